@@ -1,0 +1,444 @@
+"""The configuration: one TOML file, validated once at start-up into typed objects.
+
+Every problem is collected with its key path (and the TOML line when it can be
+found) and raised together as one :class:`ConfigError`; nothing is read lazily
+later, so a running daemon never meets a config surprise mid-cycle.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import time, timedelta, tzinfo
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .errors import ConfigError
+
+APP = "interview-followup"
+
+DEFAULT_KEYWORDS = ("interview", "phone screen", "onsite", "technical screen")
+DEFAULT_CATEGORIES = ("Interview",)
+DEFAULT_IGNORE = ("mock interview", "#nofollowup")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+# Keys each provider accepts besides name and provider; values are
+# (type, required). Kept here, not in the provider modules, so validating a
+# config never imports an SDK.
+PROVIDER_KEYS: dict[str, dict[str, tuple[type, bool]]] = {
+    "local": {"calendar": (str, True), "maildir": (str, True), "endpoint": (str, False)},
+}
+
+
+@dataclass(frozen=True)
+class Me:
+    name: str
+    email: str
+    aliases: tuple[str, ...] = ()
+    signature: str = ""
+    timezone: tzinfo = field(default_factory=lambda: local_timezone())
+
+    @property
+    def addresses(self) -> frozenset[str]:
+        return frozenset({self.email, *self.aliases})
+
+    @property
+    def domain(self) -> str:
+        return self.email.rpartition("@")[2]
+
+
+@dataclass(frozen=True)
+class Detect:
+    keywords: tuple[str, ...] = DEFAULT_KEYWORDS
+    categories: tuple[str, ...] = DEFAULT_CATEGORIES
+    ignore: tuple[str, ...] = DEFAULT_IGNORE
+
+
+@dataclass(frozen=True)
+class Timing:
+    thank_you_after: timedelta = timedelta(hours=1)
+    thank_you_window: timedelta = timedelta(hours=48)
+    status_check_after: timedelta = timedelta(days=7)
+    working_days: frozenset[int] = frozenset(range(5))  # Monday=0
+    working_start: time = time(9, 0)
+    working_end: time = time(17, 0)
+
+
+@dataclass(frozen=True)
+class Drafts:
+    one_per_interviewer: bool = True
+    templates: Path | None = None  # a directory overriding the built-in templates
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    state_dir: Path
+    poll_interval: timedelta = timedelta(minutes=5)
+    log_level: str = "INFO"
+
+
+@dataclass(frozen=True)
+class AccountConfig:
+    name: str
+    provider: str
+    options: dict[str, Any]  # provider keys, paths already resolved
+
+
+@dataclass(frozen=True)
+class Config:
+    me: Me
+    detect: Detect
+    timing: Timing
+    drafts: Drafts
+    daemon: DaemonSettings
+    accounts: tuple[AccountConfig, ...]
+    path: Path | None = None
+
+
+def default_config_path() -> Path:
+    env = os.environ.get("FOLLOWUP_CONFIG")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+    return Path(base) / APP / "config.toml"
+
+
+def default_state_dir() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / APP
+
+
+def local_timezone() -> tzinfo:
+    """The system's zone: $TZ, then /etc/localtime, then UTC."""
+    name = os.environ.get("TZ", "").lstrip(":")
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            pass
+    try:
+        target = os.readlink("/etc/localtime")
+        if "zoneinfo/" in target:
+            return ZoneInfo(target.split("zoneinfo/", 1)[1])
+    except (OSError, ZoneInfoNotFoundError, ValueError):
+        pass
+    return ZoneInfo("UTC")
+
+
+_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
+
+
+def parse_duration(text: str) -> timedelta:
+    """'90m', '1h', '48h', '7d', '1h30m' -> timedelta; ValueError otherwise."""
+    compact = text.strip().lower().replace(" ", "")
+    if not compact or _DURATION.sub("", compact):
+        raise ValueError(f"bad duration {text!r} (use e.g. 90m, 1h, 48h, 7d)")
+    return timedelta(seconds=sum(int(n) * _UNITS[u] for n, u in _DURATION.findall(compact)))
+
+
+def load_config(path: Path) -> Config:
+    """Read and validate ``path``; :raises ConfigError: listing every problem."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            [f"file not found: {path} (copy config.example.toml there, or pass --config)"]
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"cannot read {path}: {exc}"]) from None
+    return parse_config(text, path)
+
+
+def parse_config(text: str, path: Path | None = None) -> Config:
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"not valid TOML: {exc}"], str(path) if path else None) from None
+    checker = _Checker(text, path.parent if path else Path.cwd())
+    config = checker.build(raw, path)
+    if checker.problems or config is None:
+        raise ConfigError(checker.problems, str(path) if path else None)
+    return config
+
+
+class _Checker:
+    """Walks the parsed TOML, converting values and collecting problems."""
+
+    def __init__(self, text: str, base_dir: Path) -> None:
+        self.lines = text.splitlines()
+        self.base_dir = base_dir
+        self.problems: list[str] = []
+
+    # -- reporting ---------------------------------------------------------
+    def problem(self, keypath: str, message: str) -> None:
+        line = self._line_of(keypath)
+        where = f" (line {line})" if line else ""
+        self.problems.append(f"{keypath}{where}: {message}")
+
+    def _line_of(self, keypath: str) -> int | None:
+        """Best-effort TOML line of a key: tomllib keeps no positions."""
+        parts = re.findall(r"[A-Za-z_][\w-]*|\[\d+\]", keypath)
+        if not parts:
+            return None
+        key = parts[-1]
+        section = parts[0] if len(parts) > 1 else ""
+        index = int(parts[1][1:-1]) if len(parts) > 2 and parts[1].startswith("[") else 0
+        seen = -1
+        in_section = section == ""
+        for number, line in enumerate(self.lines, start=1):
+            stripped = line.strip()
+            header = re.match(r"^\[\[?\s*([\w.-]+)\s*\]\]?", stripped)
+            if header:
+                if header.group(1) == section:
+                    seen += 1
+                    in_section = seen == index
+                else:
+                    in_section = False
+                if in_section and key == section:
+                    return number
+                continue
+            if in_section and re.match(rf"^{re.escape(key)}\s*=", stripped):
+                return number
+        return None
+
+    # -- typed getters -----------------------------------------------------
+    def table(self, raw: dict[str, Any], name: str, allowed: set[str]) -> dict[str, Any]:
+        value = raw.get(name, {})
+        if not isinstance(value, dict):
+            self.problem(name, f"must be a table, not {type(value).__name__}")
+            return {}
+        for key in sorted(set(value) - allowed):
+            self.problem(f"{name}.{key}", f"unknown key (known: {', '.join(sorted(allowed))})")
+        return value
+
+    def get(
+        self,
+        table: dict[str, Any],
+        keypath: str,
+        kind: type,
+        default: Any,
+        convert: Callable[[Any], Any] | None = None,
+    ) -> Any:
+        key = keypath.rsplit(".", 1)[-1]
+        if key not in table:
+            return default
+        value = table[key]
+        if kind is list:
+            if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                self.problem(keypath, "must be a list of strings")
+                return default
+        elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
+            self.problem(keypath, f"must be a {kind.__name__}, not {type(value).__name__}")
+            return default
+        if convert is None:
+            return value
+        try:
+            return convert(value)
+        except ValueError as exc:
+            self.problem(keypath, str(exc))
+            return default
+
+    def path(self, value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.base_dir / p)
+
+    # -- sections ----------------------------------------------------------
+    def build(self, raw: dict[str, Any], path: Path | None) -> Config | None:
+        known = {"me", "detect", "timing", "drafts", "daemon", "accounts"}
+        for key in sorted(set(raw) - known):
+            self.problem(key, f"unknown section (known: {', '.join(sorted(known))})")
+        me = self.me(raw)
+        detect = self.detect(raw)
+        timing = self.timing(raw)
+        drafts = self.drafts(raw)
+        daemon = self.daemon(raw)
+        accounts = self.accounts(raw)
+        if me is None:
+            return None
+        return Config(me, detect, timing, drafts, daemon, accounts, path)
+
+    def me(self, raw: dict[str, Any]) -> Me | None:
+        if "me" not in raw:
+            self.problem("me", "missing section [me] (your name and email)")
+            return None
+        t = self.table(raw, "me", {"name", "email", "aliases", "signature", "timezone"})
+        name = self.get(t, "me.name", str, "")
+        email = self.get(t, "me.email", str, "", _email)
+        for key, value in (("name", name), ("email", email)):
+            if key not in t:
+                self.problem(f"me.{key}", "required")
+            elif not value and not any(p.startswith(f"me.{key}") for p in self.problems):
+                self.problem(f"me.{key}", "must not be empty")
+        aliases = self.get(t, "me.aliases", list, [])
+        alias_set: list[str] = []
+        for i, alias in enumerate(aliases):
+            try:
+                alias_set.append(_email(alias))
+            except ValueError as exc:
+                self.problem(f"me.aliases[{i}]", str(exc))
+        signature = self.get(t, "me.signature", str, "")
+        zone = self.get(t, "me.timezone", str, None, _zone)
+        return Me(
+            name=name.strip(),
+            email=email,
+            aliases=tuple(alias_set),
+            signature=signature,
+            timezone=zone or local_timezone(),
+        )
+
+    def detect(self, raw: dict[str, Any]) -> Detect:
+        t = self.table(raw, "detect", {"keywords", "categories", "ignore"})
+        return Detect(
+            keywords=tuple(self.get(t, "detect.keywords", list, list(DEFAULT_KEYWORDS))),
+            categories=tuple(self.get(t, "detect.categories", list, list(DEFAULT_CATEGORIES))),
+            ignore=tuple(self.get(t, "detect.ignore", list, list(DEFAULT_IGNORE))),
+        )
+
+    def timing(self, raw: dict[str, Any]) -> Timing:
+        keys = {
+            "thank_you_after", "thank_you_window", "status_check_after",
+            "working_days", "working_hours",
+        }
+        t = self.table(raw, "timing", keys)
+        d = Timing()
+        start, end = self.get(
+            t, "timing.working_hours", str, (d.working_start, d.working_end), _hours
+        )
+        return Timing(
+            thank_you_after=self.get(t, "timing.thank_you_after", str, d.thank_you_after,
+                                     parse_duration),
+            thank_you_window=self.get(t, "timing.thank_you_window", str, d.thank_you_window,
+                                      parse_duration),
+            status_check_after=self.get(t, "timing.status_check_after", str,
+                                        d.status_check_after, parse_duration),
+            working_days=self.get(t, "timing.working_days", list, d.working_days, _weekdays),
+            working_start=start,
+            working_end=end,
+        )
+
+    def drafts(self, raw: dict[str, Any]) -> Drafts:
+        t = self.table(raw, "drafts", {"one_per_interviewer", "templates"})
+        templates = self.get(t, "drafts.templates", str, None, self.path)
+        if templates is not None and not templates.is_dir():
+            self.problem("drafts.templates", f"not a directory: {templates}")
+        return Drafts(
+            one_per_interviewer=self.get(t, "drafts.one_per_interviewer", bool, True),
+            templates=templates,
+        )
+
+    def daemon(self, raw: dict[str, Any]) -> DaemonSettings:
+        t = self.table(raw, "daemon", {"state_dir", "poll_interval", "log_level"})
+        poll = self.get(t, "daemon.poll_interval", str, timedelta(minutes=5), parse_duration)
+        if poll < timedelta(seconds=10):
+            self.problem("daemon.poll_interval", "must be at least 10s")
+        level = self.get(t, "daemon.log_level", str, "INFO", _log_level)
+        return DaemonSettings(
+            state_dir=self.get(t, "daemon.state_dir", str, default_state_dir(), self.path),
+            poll_interval=poll,
+            log_level=level,
+        )
+
+    def accounts(self, raw: dict[str, Any]) -> tuple[AccountConfig, ...]:
+        value = raw.get("accounts", [])
+        if not isinstance(value, list) or not all(isinstance(a, dict) for a in value):
+            self.problem("accounts", "must be an array of tables: [[accounts]]")
+            return ()
+        if not value:
+            self.problem("accounts", "at least one [[accounts]] entry is needed")
+        result: list[AccountConfig] = []
+        names: set[str] = set()
+        for i, entry in enumerate(value):
+            where = f"accounts[{i}]"
+            name = entry.get("name")
+            if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name or ""):
+                self.problem(f"{where}.name", "required: letters, digits, '.', '_' or '-'")
+                name = f"#{i}"
+            elif name in names:
+                self.problem(f"{where}.name", f"duplicate account name {name!r}")
+            names.add(name)
+            provider = entry.get("provider")
+            if provider not in PROVIDER_KEYS:
+                self.problem(
+                    f"{where}.provider",
+                    f"unknown provider {provider!r} (available: {', '.join(PROVIDER_KEYS)})",
+                )
+                continue
+            schema = PROVIDER_KEYS[provider]
+            allowed = {"name", "provider", *schema}
+            for key in sorted(set(entry) - allowed):
+                self.problem(f"{where}.{key}", f"unknown key for provider {provider!r} "
+                             f"(known: {', '.join(sorted(allowed))})")
+            options: dict[str, Any] = {}
+            for key, (kind, required) in schema.items():
+                if key not in entry:
+                    if required:
+                        self.problem(f"{where}.{key}", "required")
+                    continue
+                options[key] = self.get(entry, f"{where}.{key}", kind, None)
+            if provider == "local":
+                self._local_paths(where, options)
+            result.append(AccountConfig(name=name, provider=provider, options=options))
+        return tuple(result)
+
+    def _local_paths(self, where: str, options: dict[str, Any]) -> None:
+        if isinstance(options.get("calendar"), str):
+            options["calendar"] = self.path(options["calendar"])
+            if not options["calendar"].is_file():
+                self.problem(f"{where}.calendar", f"file not found: {options['calendar']}")
+        if isinstance(options.get("maildir"), str):
+            options["maildir"] = self.path(options["maildir"])
+            if not options["maildir"].is_dir():
+                self.problem(f"{where}.maildir", f"not a directory: {options['maildir']}")
+
+
+def _email(value: str) -> str:
+    value = value.strip().lower()
+    if not re.fullmatch(r"[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+", value):
+        raise ValueError(f"not an email address: {value!r}")
+    return value
+
+
+def _zone(value: str) -> tzinfo:
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown timezone {value!r} (use an IANA name such as "
+                         "'Europe/Berlin')") from None
+
+
+def _weekdays(values: list[str]) -> frozenset[int]:
+    days = set()
+    for v in values:
+        key = v.strip().lower()[:3]
+        if key not in WEEKDAYS:
+            raise ValueError(f"unknown weekday {v!r} (use Mon, Tue, ... Sun)")
+        days.add(WEEKDAYS.index(key))
+    if not days:
+        raise ValueError("at least one working day is needed")
+    return frozenset(days)
+
+
+def _hours(value: str) -> tuple[time, time]:
+    m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", value)
+    if not m:
+        raise ValueError(f"bad working hours {value!r} (use e.g. '09:00-17:00')")
+    h1, m1, h2, m2 = (int(x) for x in m.groups())
+    try:
+        start, end = time(h1, m1), time(h2, m2)
+    except ValueError:
+        raise ValueError(f"bad working hours {value!r} (use e.g. '09:00-17:00')") from None
+    if start >= end:
+        raise ValueError(f"working hours {value!r} must start before they end")
+    return start, end
+
+
+def _log_level(value: str) -> str:
+    level = value.upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        raise ValueError(f"unknown log level {value!r} (DEBUG, INFO, WARNING, ERROR)")
+    return level
