@@ -429,9 +429,10 @@ def _hours(value: str) -> tuple[time, time]:
         raise ValueError(f"bad working hours {value!r} (use e.g. '09:00-17:00')")
     h1, m1, h2, m2 = (int(x) for x in m.groups())
     try:
-        start, end = time(h1, m1), time(h2, m2)
+        start = time(h1, m1)
+        end = time.max if (h2, m2) == (24, 0) else time(h2, m2)
     except ValueError:
-        raise ValueError(f"bad working hours {value!r} (use e.g. '09:00-17:00')") from None
+        raise ValueError(f"bad working hours {value!r} (use e.g. '09:00-17:00'; '24:00' ends a day)") from None
     if start >= end:
         raise ValueError(f"working hours {value!r} must start before they end")
     return start, end

@@ -1,0 +1,290 @@
+"""The `followup` command line.
+
+Only click and the config module are imported at start-up, so `followup --help`
+stays quick; the engine, templates and providers load inside the commands.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from .config import Config, default_config_path, load_config
+from .errors import FollowupError, UsageError
+
+if TYPE_CHECKING:
+    from .engine import CreatedDraft
+    from .state import Interview, Store
+
+
+class _Group(click.Group):
+    """Turns the project's errors into a message and an exit status, no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except FollowupError as exc:
+            message = str(exc)
+            click.echo(message if message.startswith("configuration error") else
+                       f"error: {message}", err=True)
+            ctx.exit(exc.exit_code)
+
+
+@click.group(cls=_Group)
+@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
+              help="Config file (default: $FOLLOWUP_CONFIG or "
+                   "~/.config/interview-followup/config.toml).")
+@click.version_option(package_name="interview-followup")
+@click.pass_context
+def cli(ctx: click.Context, config_path: Path | None) -> None:
+    """Drafts thank-you notes after job interviews, and one status check. Never sends mail."""
+    ctx.obj = config_path
+
+
+def _config(ctx: click.Context) -> Config:
+    path = ctx.obj or default_config_path()
+    return load_config(Path(path))
+
+
+def _logging(level: str) -> None:
+    from .logs import setup_logging
+
+    setup_logging(level)
+
+
+@contextmanager
+def _store(config: Config) -> Iterator[Store]:
+    from .state import Store
+
+    store = Store.open(config.daemon.state_dir)
+    try:
+        yield store
+    finally:
+        store.close()
+
+
+def _one(store: Store, ident: str) -> Interview:
+    matches = store.find_interviews(ident.strip().lower())
+    if not matches:
+        raise UsageError(f"no interview with ID {ident!r} (see `followup status`)")
+    if len(matches) > 1:
+        ids = ", ".join(m.id for m in matches)
+        raise UsageError(f"ID {ident!r} is ambiguous: {ids}")
+    return matches[0]
+
+
+def _when(moment: datetime | None, config: Config) -> str:
+    if moment is None:
+        return "-"
+    return moment.astimezone(config.me.timezone).strftime("%a %Y-%m-%d %H:%M")
+
+
+def _print_drafts(drafts: list[CreatedDraft], *, bodies: bool) -> None:
+    for d in drafts:
+        to = ", ".join(f"{a.name} <{a.email}>" if a.name else a.email for a in d.to)
+        click.echo(f"--- {d.kind.replace('_', '-')} for interview {d.interview_id} "
+                   f"({d.account})")
+        click.echo(f"To: {to or '(empty: add the recipient)'}")
+        click.echo(f"Subject: {d.subject}")
+        if d.location:
+            click.echo(f"Draft: {d.location}")
+        if bodies:
+            click.echo("")
+            click.echo(d.body.rstrip())
+        click.echo("")
+
+
+# -- run -------------------------------------------------------------------
+@cli.command()
+@click.option("--once", is_flag=True, help="Do one cycle and exit.")
+@click.option("--dry-run", is_flag=True, help="Decide and print; write nothing to any mailbox.")
+@click.pass_context
+def run(ctx: click.Context, once: bool, dry_run: bool) -> None:
+    """Run the service (foreground; systemd runs this)."""
+    config = _config(ctx)
+    _logging(config.daemon.log_level)
+    if not once:
+        from .service import run_daemon
+
+        ctx.exit(run_daemon(Path(ctx.obj or default_config_path()), dry_run=dry_run))
+    from .engine import Engine
+
+    engine = Engine.open(config, dry_run=dry_run)
+    try:
+        report = engine.cycle()
+    finally:
+        engine.close()
+    verb = "would write" if dry_run else "wrote"
+    click.echo(f"{verb} {len(report.created)} draft(s)")
+    _print_drafts(report.created, bodies=dry_run)
+    for notice in report.notices:
+        click.echo(f"NOTE: {notice}")
+    if report.errors:
+        for error in report.errors:
+            click.echo(f"error: {error}", err=True)
+        ctx.exit(1)
+
+
+# -- status ----------------------------------------------------------------
+@cli.command()
+@click.pass_context
+def status(ctx: click.Context) -> None:
+    """Every tracked interview: stage, next action and when; paused accounts."""
+    from . import lifecycle
+    from .clock import system_clock
+
+    config = _config(ctx)
+    now = system_clock()
+    with _store(config) as store:
+        rows = []
+        for iv in store.interviews():
+            drafts = store.drafts(iv.id)
+            step = lifecycle.next_step(iv, drafts, now, config.timing, config.me.timezone)
+            if step.kind in (lifecycle.THANK_YOU, lifecycle.STATUS_CHECK) and step.due:
+                nxt = f"{step.label} {'now' if step.due <= now else _when(step.due, config)}"
+            elif step.kind == "missed":
+                nxt = "status check later (thank-you window passed)"
+            else:
+                nxt = "-"
+            rows.append((iv.id, iv.title[:40], iv.company or "?", _when(iv.start, config),
+                         lifecycle.stage(iv, drafts, now), nxt))
+        paused = store.paused()
+        late = [iv for iv in store.interviews() if iv.answered_late]
+    if not rows:
+        click.echo("No interviews tracked yet.")
+    else:
+        _table(("ID", "INTERVIEW", "COMPANY", "WHEN", "STAGE", "NEXT"), rows)
+    for iv in late:
+        click.echo(f"\n!! {iv.company or iv.title}: an answer arrived after the status-check "
+                   f"draft was written ({iv.answered_by}). Check your drafts before sending.")
+    for account, (reason, since) in sorted(paused.items()):
+        click.echo(f"\nAccount {account!r} is PAUSED since {_when(since, config)}: {reason}")
+
+
+def _table(header: tuple[str, ...], rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
+    for row in (header, *rows):
+        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+# -- per-interview commands ------------------------------------------------
+@cli.command()
+@click.argument("ident", metavar="ID")
+@click.pass_context
+def preview(ctx: click.Context, ident: str) -> None:
+    """Show the next draft(s) of an interview without writing them."""
+    from . import lifecycle
+    from .engine import Engine
+
+    config = _config(ctx)
+    with _store(config) as store:
+        engine = Engine(config, store, {})  # no accounts: it only renders
+        iv = _one(store, ident)
+        drafts = store.drafts(iv.id)
+        step = lifecycle.next_step(iv, drafts, engine.clock(), config.timing, config.me.timezone)
+        kind = step.kind if step.kind != "missed" else lifecycle.STATUS_CHECK
+        if not kind:
+            click.echo(f"Interview {iv.id} is {lifecycle.stage(iv, drafts, engine.clock())}: "
+                       "nothing more will be drafted.")
+            return
+        planned = engine.plan(iv, kind)
+    for p in planned:
+        to = ", ".join(f"{a.name} <{a.email}>" if a.name else a.email for a in p.to)
+        when = "now" if step.due and step.due <= engine.clock() else _when(step.due, config)
+        click.echo(f"--- {kind.replace('_', '-')} (due {when})")
+        click.echo(f"To: {to or '(empty: add the recipient)'}")
+        click.echo(f"Subject: {p.rendered.subject}\n")
+        click.echo(p.rendered.body.rstrip() + "\n")
+
+
+@cli.command()
+@click.argument("ident", metavar="ID")
+@click.argument("text")
+@click.pass_context
+def note(ctx: click.Context, ident: str, text: str) -> None:
+    """Add a note (something you discussed) for the drafts of an interview."""
+    config = _config(ctx)
+    text = " ".join(text.split())
+    if not text:
+        raise UsageError("the note is empty")
+    with _store(config) as store:
+        iv = _one(store, ident)
+        iv.notes.append(text[:500])
+        with store.transaction() as conn:
+            store.save_interview(conn, iv)
+    click.echo(f"Noted for interview {iv.id}; it fills the drafts written from now on.")
+
+
+def _close(ctx: click.Context, ident: str, how: str) -> None:
+    config = _config(ctx)
+    with _store(config) as store:
+        iv = _one(store, ident)
+        if iv.closed:
+            raise UsageError(f"interview {iv.id} is already {iv.closed}")
+        iv.closed, iv.closed_reason = how, "by hand"
+        with store.transaction() as conn:
+            store.save_interview(conn, iv)
+    click.echo(f"Interview {iv.id} marked {how}: nothing more will be drafted for it.")
+
+
+@cli.command()
+@click.argument("ident", metavar="ID")
+@click.pass_context
+def skip(ctx: click.Context, ident: str) -> None:
+    """Never draft anything for this interview."""
+    _close(ctx, ident, "skipped")
+
+
+@cli.command()
+@click.argument("ident", metavar="ID")
+@click.pass_context
+def done(ctx: click.Context, ident: str) -> None:
+    """Mark an interview done (you followed up yourself)."""
+    _close(ctx, ident, "done")
+
+
+# -- auth, doctor, demo ----------------------------------------------------
+@cli.command()
+@click.argument("account")
+@click.pass_context
+def auth(ctx: click.Context, account: str) -> None:
+    """Authorise a Google or Microsoft account (tokens go to the system keyring)."""
+    config = _config(ctx)
+    entry = next((a for a in config.accounts if a.name == account), None)
+    if entry is None:
+        names = ", ".join(a.name for a in config.accounts)
+        raise UsageError(f"no account named {account!r} in the config (accounts: {names})")
+    if entry.provider == "local":
+        click.echo(f"Account {account!r} is local (files on this machine): nothing to authorise.")
+        return
+    raise UsageError(f"provider {entry.provider!r} cannot be authorised by this version")
+
+
+@cli.command()
+@click.pass_context
+def doctor(ctx: click.Context) -> None:
+    """Check the config, keyring, state, templates and each account's access."""
+    from .doctor import run_checks
+
+    ok = run_checks(_config(ctx), click.echo)
+    ctx.exit(0 if ok else 1)
+
+
+@cli.command()
+@click.option("--dir", "folder", type=click.Path(path_type=Path, file_okay=False),
+              help="Scratch folder (default: interview-followup-demo in the temp dir).")
+def demo(folder: Path | None) -> None:
+    """Run the real engine once on a built-in sample calendar and mailbox (no accounts)."""
+    from .demo import run_demo
+
+    run_demo(folder, click.echo)
+
+
+def main() -> None:
+    cli(prog_name="followup")
+

@@ -1,0 +1,154 @@
+"""`followup demo`: the real engine, once, on a sample calendar and Maildir in a scratch folder.
+
+The calendar is made relative to the moment the folder is first set up and
+then kept, so running the demo again in the same folder shows that nothing is
+drafted twice.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from .config import load_config
+from .engine import Engine
+
+Echo = Callable[[str], None]
+
+_CONFIG = """\
+# The demo's configuration: a local calendar file and a local Maildir.
+[me]
+name = "Alex Rivera"
+email = "alex.rivera@example.org"
+signature = "Alex Rivera\\n+1 555 0100\\nlinkedin.com/in/alexrivera"
+timezone = "America/New_York"
+
+[timing]
+# Every hour counts as working time here, so the demo never waits for Monday.
+working_days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
+working_hours = "00:00-24:00"
+
+[daemon]
+state_dir = "state"
+
+[[accounts]]
+name = "demo"
+provider = "local"
+calendar = "calendar.ics"
+maildir = "Maildir"
+"""
+
+
+def _ics(now: datetime) -> str:
+    def t(delta: timedelta) -> str:
+        return (now + delta).astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
+
+    stamp = t(timedelta(days=-20))
+    events = [
+        # 1. Ended an hour ago: thank-you notes to both interviewers (not the room).
+        f"""BEGIN:VEVENT
+UID:demo-acme-onsite@example.org
+DTSTAMP:{stamp}
+DTSTART:{t(timedelta(hours=-2, minutes=-15))}
+DTEND:{t(timedelta(hours=-1, minutes=-5))}
+SUMMARY:Acme Robotics - Onsite interview (Senior Backend Engineer)
+DESCRIPTION:Interviewers: Jane Doe, Samuel Lee\\nRole: Senior Backend Engi
+ neer\\nDiscussed: moving the fleet telemetry pipeline to event streaming\\nS
+ trength: five years running Kafka in production\\nJoin Zoom Meeting https:
+ //zoom.us/j/5550100
+ORGANIZER;CN=Priya Shah:mailto:priya.shah@acme-robotics.com
+ATTENDEE;CN=Alex Rivera;PARTSTAT=ACCEPTED:mailto:alex.rivera@example.org
+ATTENDEE;CN=Jane Doe;PARTSTAT=ACCEPTED:mailto:jane.doe@acme-robotics.com
+ATTENDEE;CN=Samuel Lee;PARTSTAT=ACCEPTED:mailto:samuel.lee@acme-robotics.com
+ATTENDEE;CN=Orion (4th floor);CUTYPE=ROOM;PARTSTAT=ACCEPTED:mailto:orion@r
+ esource.calendar.google.com
+END:VEVENT""",
+        # 2. Ended nine days ago, no answer since: one status check to the recruiter.
+        f"""BEGIN:VEVENT
+UID:demo-globex-screen@example.org
+DTSTAMP:{stamp}
+DTSTART:{t(timedelta(days=-9, hours=-1))}
+DTEND:{t(timedelta(days=-9, minutes=-30))}
+SUMMARY:Phone screen: Globex (Data Engineer)
+DESCRIPTION:Recruiter call with Tom Becker.
+ORGANIZER;CN=Tom Becker:mailto:tom.becker@globex.com
+ATTENDEE;CN=Tom Becker;PARTSTAT=ACCEPTED:mailto:tom.becker@globex.com
+ATTENDEE;CN=Alex Rivera;PARTSTAT=ACCEPTED:mailto:alex.rivera@example.org
+END:VEVENT""",
+        # 3. Cancelled: nothing.
+        f"""BEGIN:VEVENT
+UID:demo-initech@example.org
+DTSTAMP:{stamp}
+DTSTART:{t(timedelta(hours=-5))}
+DTEND:{t(timedelta(hours=-4))}
+STATUS:CANCELLED
+SUMMARY:Initech - Technical interview
+ORGANIZER;CN=Bill Lumbergh:mailto:bill@initech.com
+ATTENDEE;CN=Alex Rivera;PARTSTAT=ACCEPTED:mailto:alex.rivera@example.org
+ATTENDEE;CN=Bill Lumbergh;PARTSTAT=ACCEPTED:mailto:bill@initech.com
+END:VEVENT""",
+        # 4. A mock interview: practice, not an interview.
+        f"""BEGIN:VEVENT
+UID:demo-mock@example.org
+DTSTAMP:{stamp}
+DTSTART:{t(timedelta(hours=-4))}
+DTEND:{t(timedelta(hours=-3))}
+SUMMARY:Mock interview with the career center
+ATTENDEE;CN=Chris Coach;PARTSTAT=ACCEPTED:mailto:chris@careers.example.edu
+END:VEVENT""",
+        # 5. Not an interview at all.
+        f"""BEGIN:VEVENT
+UID:demo-dentist@example.org
+DTSTAMP:{stamp}
+DTSTART:{t(timedelta(hours=-3))}
+DTEND:{t(timedelta(hours=-2))}
+SUMMARY:Dentist
+END:VEVENT""",
+    ]
+    body = "\n".join(events)
+    text = f"BEGIN:VCALENDAR\nVERSION:2.0\nPRODID:-//interview-followup//demo//EN\n{body}\n" \
+           "END:VCALENDAR\n"
+    return text.replace("\n", "\r\n")
+
+
+def setup(folder: Path, now: datetime) -> Path:
+    """Create the scratch folder's files unless they are there; returns the config path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    config = folder / "config.toml"
+    if not config.exists():
+        config.write_text(_CONFIG, encoding="utf-8")
+    calendar = folder / "calendar.ics"
+    if not calendar.exists():
+        calendar.write_text(_ics(now), encoding="utf-8", newline="")
+    for sub in ("", ".Sent", ".Drafts"):
+        for leaf in ("cur", "new", "tmp"):
+            (folder / "Maildir" / sub / leaf).mkdir(parents=True, exist_ok=True)
+    return config
+
+
+def run_demo(folder: Path | None, echo: Echo, now: datetime | None = None) -> int:
+    folder = folder or Path(tempfile.gettempdir()) / "interview-followup-demo"
+    moment = now or datetime.now(UTC)
+    config_path = setup(folder, moment)
+    config = load_config(config_path)
+    engine = Engine.open(config, clock=lambda: now or datetime.now(UTC))
+    try:
+        report = engine.cycle()
+    finally:
+        engine.close()
+    echo(f"Demo folder: {folder}")
+    echo("Calendar: 5 events (an onsite that just ended, a phone screen nine days ago, "
+         "a cancelled interview, a mock interview, a dentist appointment)\n")
+    if not report.created:
+        echo("No new drafts: everything due was already written (rule: at most once).")
+    for d in report.created:
+        to = ", ".join(f"{a.name} <{a.email}>" if a.name else a.email for a in d.to)
+        echo(f"=== {d.kind.replace('_', '-')} draft, in Maildir/.Drafts/cur as {d.location}")
+        echo(f"To: {to or '(empty)'}\nSubject: {d.subject}\n")
+        echo(d.body.rstrip() + "\n")
+    echo(f"Wrote {len(report.created)} draft(s). Nothing was sent.")
+    echo(f"See them all: ls {folder / 'Maildir' / '.Drafts' / 'cur'}")
+    echo(f"Tracked interviews: followup --config {config_path} status")
+    return len(report.created)

@@ -1,0 +1,78 @@
+"""`followup doctor`: checks that change nothing and say what to fix."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+
+from .config import Config
+
+Echo = Callable[[str], None]
+
+
+def run_checks(config: Config, echo: Echo) -> bool:
+    ok = True
+
+    def report(name: str, problem: str | None, detail: str = "") -> None:
+        nonlocal ok
+        if problem:
+            ok = False
+            echo(f"FAIL  {name}: {problem}")
+        else:
+            echo(f"ok    {name}{': ' + detail if detail else ''}")
+
+    report("config", None, str(config.path) if config.path else "")
+
+    from .state import Store
+
+    try:
+        store = Store.open(config.daemon.state_dir)
+        store.close()
+        report("state", None, str(config.daemon.state_dir / "state.db"))
+    except Exception as exc:
+        report("state", str(exc))
+
+    from .templates import check_templates
+
+    problems = check_templates(config.drafts.templates)
+    report("templates", "; ".join(problems) if problems else None,
+           str(config.drafts.templates or "built-in"))
+
+    needs_keyring = any(a.provider != "local" for a in config.accounts)
+    try:
+        import keyring
+        from keyring.backends import fail
+
+        backend = keyring.get_keyring()
+        if isinstance(backend, fail.Keyring):
+            hint = ("no keyring backend: install one (e.g. `pip install keyrings.alt` "
+                    "or run a Secret Service such as gnome-keyring)")
+            report("keyring", hint if needs_keyring else None,
+                   "" if needs_keyring else "none (only Google/Microsoft accounts need one)")
+        else:
+            report("keyring", None, type(backend).__name__)
+    except Exception as exc:
+        report("keyring", f"cannot load keyring: {exc}" if needs_keyring else None, "unusable")
+
+    from providers import open_account
+
+    from .clock import system_clock
+    from .engine import lookback
+
+    now = system_clock()
+    for entry in config.accounts:
+        name = f"account {entry.name} ({entry.provider})"
+        try:
+            account = open_account(entry, config)
+            try:
+                changes = account.calendar.changes(None, now - lookback(config),
+                                                   now + timedelta(days=60),
+                                                   config.me.timezone)
+                batch = account.mailbox.messages_since(None, now - timedelta(days=1))
+            finally:
+                account.close()
+            report(name, None, f"calendar: {len(changes.events)} events in the window; "
+                   f"mail: {len(batch.messages)} messages in the last day")
+        except Exception as exc:
+            report(name, str(exc))
+    return ok

@@ -1,0 +1,481 @@
+"""One cycle of the service: read calendars and mailboxes, decide, write due drafts.
+
+The rules are pure functions in detect/people/infer/replies/lifecycle; this
+module is the thin edge that feeds them provider data and the state, and
+writes drafts under the claim protocol of rule 5.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from providers.base import (
+    Account,
+    Address,
+    CalendarChanges,
+    Event,
+    Folder,
+    MailMessage,
+    ReplyTo,
+)
+from providers.errors import AuthExpired, ProviderError
+
+from . import lifecycle
+from .clock import Clock, system_clock
+from .config import Config
+from .detect import classify
+from .infer import infer
+from .lifecycle import STATUS_CHECK, THANK_YOU
+from .mime import build_message
+from .people import Recipient, main_contact, who_gets_a_note
+from .replies import is_answer
+from .state import DraftRow, Interview, Person, Store
+from .templates import DraftFacts, RenderedDraft, render
+
+log = logging.getLogger(__name__)
+
+HORIZON = timedelta(days=60)  # how far ahead interviews are tracked
+NOBODY = "nobody"  # the recipient part of a marker for a draft with an empty To
+EVERYONE = "all"  # ... for one shared draft to every interviewer
+
+
+def lookback(config: Config) -> timedelta:
+    """How far back calendars and mailboxes are read: long enough for a status check."""
+    return config.timing.status_check_after + config.timing.thank_you_window + timedelta(days=7)
+
+
+def interview_id(account: str, event_uid: str) -> str:
+    return hashlib.sha256(f"{account}\0{event_uid}".encode()).hexdigest()[:8]
+
+
+@dataclass(frozen=True)
+class CreatedDraft:
+    interview_id: str
+    kind: str
+    marker: str
+    to: tuple[Address, ...]
+    subject: str
+    body: str
+    account: str
+    location: str  # where the draft is (a path or a provider id); "" in a dry run
+
+
+@dataclass
+class CycleReport:
+    created: list[CreatedDraft] = field(default_factory=list)
+    next_due: datetime | None = None
+    errors: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class PlannedDraft:
+    kind: str
+    marker: str
+    to: tuple[Address, ...]
+    rendered: RenderedDraft
+    reply_to: ReplyTo | None
+
+
+class Engine:
+    def __init__(self, config: Config, store: Store, accounts: dict[str, Account], *,
+                 clock: Clock = system_clock, dry_run: bool = False) -> None:
+        self.config = config
+        self.store = store
+        self.accounts = accounts
+        self.clock = clock
+        self.dry_run = dry_run
+
+    @classmethod
+    def open(cls, config: Config, *, dry_run: bool = False, clock: Clock = system_clock,
+             store: Store | None = None) -> Engine:
+        from providers import open_account
+
+        if store is None:
+            store = Store.open(config.daemon.state_dir)
+        if dry_run:
+            real = store
+            store = Store.memory(copy_of=real)  # decisions only: nothing persists
+            real.close()
+        accounts = {a.name: open_account(a, config) for a in config.accounts}
+        return cls(config, store, accounts, clock=clock, dry_run=dry_run)
+
+    def close(self) -> None:
+        for account in self.accounts.values():
+            account.close()
+        self.store.close()
+
+    # -- the cycle -----------------------------------------------------------
+    def cycle(self) -> CycleReport:
+        report = CycleReport()
+        paused = self.store.paused()
+        for name, account in self.accounts.items():
+            if name in paused:
+                report.notices.append(f"account {name!r} is paused: {paused[name][0]}")
+                continue
+            try:
+                self._account_cycle(account, report)
+            except AuthExpired as exc:
+                if self.store.pause(name, exc.how_to_fix, self.clock()):
+                    log.error("account %s paused: access expired or revoked; %s",
+                              name, exc.how_to_fix)
+                report.errors.append(str(exc))
+            except ProviderError as exc:
+                log.warning("%s; will retry next cycle", exc)
+                report.errors.append(str(exc))
+        report.next_due = self.next_due()
+        return report
+
+    def _account_cycle(self, account: Account, report: CycleReport) -> None:
+        self._finish_claims(account, report)
+        self._sync_calendar(account)
+        self._sync_mail(account, report)
+        for iv in self.store.interviews(account.name, open_only=True):
+            try:
+                self._act(account, iv, report)
+            except ProviderError:
+                raise
+            except Exception as exc:  # one bad interview never stops the others
+                log.exception("interview %s (%s): skipped this cycle", iv.id, iv.event_uid)
+                report.errors.append(f"interview {iv.id}: {exc}")
+
+    def next_due(self) -> datetime | None:
+        now = self.clock()
+        paused = self.store.paused()
+        times = []
+        for iv in self.store.interviews(open_only=True):
+            if iv.account in paused:
+                continue
+            step = lifecycle.next_step(iv, self.store.drafts(iv.id), now, self.config.timing,
+                                       self.config.me.timezone)
+            if step.due is not None and step.due > now:
+                times.append(step.due)
+        return min(times) if times else None
+
+    # -- calendar ------------------------------------------------------------
+    def _sync_calendar(self, account: Account) -> None:
+        now = self.clock()
+        start, end = now - lookback(self.config), now + HORIZON
+        checkpoint = self.store.checkpoint(account.name, "calendar")
+        changes = account.calendar.changes(checkpoint, start, end, self.config.me.timezone)
+        for problem in changes.problems:
+            log.warning("account %s: calendar: %s (skipped)", account.name, problem)
+        if changes.unchanged:
+            return
+        with self.store.transaction() as conn:
+            for event in changes.events:
+                try:
+                    self._apply_event(conn, account.name, event, now)
+                except Exception:  # a bad event is logged; the others go on
+                    log.exception("account %s: event %s could not be handled",
+                                  account.name, event.uid)
+            self._apply_removed(conn, account.name, changes, start, now)
+            self.store.set_checkpoint(conn, account.name, "calendar", changes.checkpoint)
+
+    def _apply_event(self, conn: object, account: str, event: Event, now: datetime) -> None:
+        decision = classify(event, self.config)
+        existing = self.store.interview_by_event(account, event.uid)
+        if existing is None:
+            if not decision.is_interview:
+                log.debug("event %s: not an interview (%s)", event.uid, decision.reason)
+                return
+            iv = self._new_interview(account, event, now)
+            log.info("event %s: interview %s detected (%s)", event.uid, iv.id, decision.reason)
+            self._later_interview_answers(iv)
+            self.store.save_interview(self.store.conn, iv)
+            return
+        if existing.closed:
+            return
+        started = now >= existing.start
+        if not decision.is_interview and not started:
+            # Cancelled, declined or untagged before it happened: no drafts (rule 8).
+            existing.closed, existing.closed_reason = "cancelled", decision.reason
+            log.info("interview %s: %s; no drafts", existing.id, decision.reason)
+        elif decision.is_interview and (existing.start, existing.end) != (event.start, event.end):
+            log.info("interview %s moved to %s", existing.id, event.start.isoformat())
+            existing.start, existing.end = event.start, event.end
+        else:
+            return
+        self.store.save_interview(self.store.conn, existing)
+
+    def _apply_removed(self, conn: object, account: str, changes: CalendarChanges,
+                       start: datetime, now: datetime) -> None:
+        removed = set(changes.removed)
+        if changes.complete:
+            present = {e.uid for e in changes.events}
+            removed |= {
+                iv.event_uid for iv in self.store.interviews(account, open_only=True)
+                if iv.event_uid not in present and iv.end >= start
+            }
+        for uid in removed:
+            iv = self.store.interview_by_event(account, uid)
+            # Deleted before it happened: cancelled. Deleted afterwards (scheduling
+            # tools tidy up): the snapshot keeps the notes going (rule 3).
+            if iv and not iv.closed and now < iv.start:
+                iv.closed, iv.closed_reason = "cancelled", "event deleted"
+                log.info("interview %s: event deleted before it started; no drafts", iv.id)
+                self.store.save_interview(self.store.conn, iv)
+
+    def _new_interview(self, account: str, event: Event, now: datetime) -> Interview:
+        facts = infer(event, self.config)
+        recipients, how = who_gets_a_note(event, self.config, facts.interviewer_names)
+        contact = main_contact(event, recipients, self.config)
+        snapshot = {
+            "recipients": [{"email": r.email, "name": r.name} for r in recipients],
+            "recipients_from": how,
+            "main_contact": {"email": contact.email, "name": contact.name} if contact else None,
+            "interviewer_names": list(facts.interviewer_names),
+            "discussed": list(facts.discussed),
+            "concerns": list(facts.concerns),
+            "strengths": list(facts.strengths),
+        }
+        return Interview(
+            id=interview_id(account, event.uid), account=account, event_uid=event.uid,
+            title=event.title[:500], start=event.start, end=event.end, company=facts.company,
+            company_domain=facts.company_domain, role=facts.role, snapshot=snapshot,
+            detected_at=now,
+        )
+
+    def _later_interview_answers(self, new: Interview) -> None:
+        """A later interview with the same company answers the earlier ones (rule 6)."""
+        for iv in self.store.interviews(new.account, open_only=True):
+            same = (new.company_domain and iv.company_domain == new.company_domain) or (
+                new.company and iv.company.lower() == new.company.lower()
+            )
+            if same and iv.end <= new.start and iv.answered_at is None:
+                self._mark_answered(iv, new.detected_at or new.start,
+                                    f"a later interview ({new.id}) was scheduled")
+
+    # -- mail ----------------------------------------------------------------
+    def _sync_mail(self, account: Account, report: CycleReport) -> None:
+        now = self.clock()
+        checkpoint = self.store.checkpoint(account.name, "mail")
+        batch = account.mailbox.messages_since(checkpoint, now - lookback(self.config))
+        for problem in batch.problems:
+            log.warning("account %s: mail: %s (skipped)", account.name, problem)
+        with self.store.transaction() as conn:
+            # Sent first, so a reply in the thank-you's thread is recognised in the same batch.
+            ordered = sorted(batch.messages, key=lambda m: m.folder is not Folder.SENT)
+            for msg in ordered:
+                if msg.folder is Folder.SENT:
+                    self._match_sent(account.name, msg)
+                elif msg.folder is Folder.INBOX:
+                    self._match_answer(account.name, msg, report)
+            self.store.set_checkpoint(conn, account.name, "mail", batch.checkpoint)
+
+    def _match_sent(self, account: str, msg: MailMessage) -> None:
+        created = [d for d in self.store.drafts(account=account) if d.sent_at is None]
+        draft = next((d for d in created if msg.marker and d.marker == msg.marker), None)
+        if draft is None:
+            # Some clients drop unknown headers on send: match subject and recipient instead.
+            to = {a.email for a in (*msg.to, *msg.cc)}
+            draft = next(
+                (d for d in created if _same_subject(d.subject, msg.subject)
+                 and (d.recipient in to or d.recipient in (NOBODY, EVERYONE))),
+                None,
+            )
+        if draft is None:
+            return
+        sent_at = msg.date or self.clock()
+        self.store.record_sent(self.store.conn, draft.marker, sent_at, msg.message_id,
+                               list(msg.references), msg.thread_id, msg.id)
+        log.info("interview %s: %s was sent", draft.interview_id, draft.kind.replace("_", "-"))
+
+    def _match_answer(self, account: str, msg: MailMessage, report: CycleReport) -> None:
+        for iv in self.store.interviews(account):
+            if iv.closed in ("cancelled", "skipped", "done") or iv.answered_at is not None:
+                continue
+            drafts = self.store.drafts(iv.id)
+            people = {p.email for p in iv.recipients if p.email}
+            if iv.main_contact and iv.main_contact.email:
+                people.add(iv.main_contact.email)
+            threads = {d.sent_thread_id for d in drafts if d.sent_thread_id}
+            threads |= {d.thread_id for d in drafts if d.thread_id}
+            ids = {d.sent_message_id for d in drafts if d.sent_message_id}
+            ids |= {d.message_id for d in drafts if d.message_id}
+            if not is_answer(msg, started_at=iv.start, people=people,
+                             company_domain=iv.company_domain, thread_ids=threads,
+                             message_ids=ids, config=self.config):
+                continue
+            sender = msg.sender.email if msg.sender else "unknown sender"
+            if _status_check_written(self.store, iv):
+                iv.answered_late = True
+                text = (f"interview {iv.id} ({iv.company or iv.title}): {sender} answered after "
+                        "the status-check draft was written; check your drafts before sending it")
+                log.warning("%s", text)
+                report.notices.append(text)
+            self._mark_answered(iv, msg.date or self.clock(), f"message from {sender}")
+
+    def _mark_answered(self, iv: Interview, when: datetime, why: str) -> None:
+        iv.answered_at, iv.answered_by = when, why
+        log.info("interview %s answered: %s", iv.id, why)
+        self.store.save_interview(self.store.conn, iv)
+
+    # -- drafts --------------------------------------------------------------
+    def _act(self, account: Account, iv: Interview, report: CycleReport) -> None:
+        now = self.clock()
+        drafts = self.store.drafts(iv.id)
+        step = lifecycle.next_step(iv, drafts, now, self.config.timing, self.config.me.timezone)
+        if step.kind == "missed":
+            iv.missed = True
+            with self.store.transaction() as conn:
+                self.store.save_interview(conn, iv)
+            log.info("interview %s: thank-you window passed; no thank-you note", iv.id)
+            return self._act(account, iv, report)
+        if not step.kind or step.due is None or step.due > now:
+            return
+        if step.kind == STATUS_CHECK:
+            # Check the inbox once more right before the draft is written (rule 7).
+            self._sync_mail(account, report)
+            refreshed = self.store.interview(iv.id)
+            if refreshed is None or refreshed.answered_at is not None or refreshed.closed:
+                return
+            iv = refreshed
+        self._write_all(account, iv, step.kind, report)
+
+    def plan(self, iv: Interview, kind: str) -> list[PlannedDraft]:
+        """The drafts of ``kind`` for ``iv``, rendered (used by the cycle and `preview`)."""
+        if kind == THANK_YOU:
+            people = iv.recipients
+            if not people:
+                groups: list[tuple[str, list[Person]]] = [(NOBODY, [])]
+            elif self.config.drafts.one_per_interviewer:
+                groups = [(p.email, [p]) for p in people]
+            else:
+                groups = [(EVERYONE, people)]
+            return [self._render(iv, kind, key, group, None) for key, group in groups]
+        contact = iv.main_contact
+        thank_you = None
+        if contact is not None:
+            thank_you = next(
+                (d for d in self.store.drafts(iv.id)
+                 if d.kind == THANK_YOU and d.sent_at
+                 and d.recipient in (contact.email, EVERYONE)),
+                None,
+            )
+        reply = None
+        if thank_you is not None and thank_you.sent_message_id:
+            reply = ReplyTo(thank_you.sent_message_id, tuple(thank_you.sent_references),
+                            thank_you.sent_thread_id or "", thank_you.sent_provider_id or "")
+        key = contact.email if contact and contact.email else NOBODY
+        return [self._render(iv, kind, key, [contact] if contact else [], reply,
+                             thank_you.subject if thank_you else "")]
+
+    def _render(self, iv: Interview, kind: str, key: str, people: list[Person],
+                reply: ReplyTo | None, thank_you_subject: str = "") -> PlannedDraft:
+        me = self.config.me
+        names = iv.snapshot.get("interviewer_names", [])
+        if len(people) == 1:
+            greeting = Recipient(people[0].email, people[0].name).greeting_name
+        elif people:
+            greeting = ", ".join(
+                g for g in (Recipient(p.email, p.name).greeting_name for p in people) if g
+            )
+        else:
+            greeting = Recipient("", names[0]).greeting_name if names else ""
+        if not people and kind == THANK_YOU:
+            log.warning("interview %s: no interviewer address found; the draft has an empty To",
+                        iv.id)
+        facts = DraftFacts(
+            me_name=me.name, signature=me.signature, recipient_name=greeting,
+            recipient_email=people[0].email if len(people) == 1 else "",
+            company=iv.company, role=iv.role, interview_title=iv.title,
+            interview_start=iv.start.astimezone(me.timezone),
+            discussed=tuple(iv.snapshot.get("discussed", [])),
+            concerns=tuple(iv.snapshot.get("concerns", [])),
+            strengths=tuple(iv.snapshot.get("strengths", [])),
+            notes=tuple(iv.notes), is_reply=reply is not None,
+            thank_you_subject=thank_you_subject,
+        )
+        rendered = render(kind, facts, self.config.drafts.templates)
+        to = tuple(Address(p.email, p.name) for p in people if p.email)
+        return PlannedDraft(kind, f"{iv.id}/{kind}/{key}", to, rendered, reply)
+
+    def _write_all(self, account: Account, iv: Interview, kind: str,
+                   report: CycleReport) -> None:
+        """Claim every draft of ``kind`` in one transaction, then write each (rule 5)."""
+        planned = self.plan(iv, kind)
+        now = self.clock()
+        rows = {p.marker: self.store.draft(p.marker) for p in planned}
+        with self.store.transaction() as conn:
+            for p in planned:
+                if rows[p.marker] is None:
+                    self.store.claim(conn, p.marker, iv.id, kind, _recipient(p),
+                                     p.rendered.subject, now)
+        for p in planned:
+            row = rows[p.marker]
+            if row is not None and row.state == "created":
+                continue
+            if row is not None and self._reconcile(account, row):
+                continue
+            self._write(account, iv, p, report)
+
+    def _write(self, account: Account, iv: Interview, planned: PlannedDraft,
+               report: CycleReport) -> None:
+        if self.dry_run:
+            log.info("dry run: would write %s draft %s", planned.kind, planned.marker)
+            # Recorded in the throw-away store only, so the dry run's plan stays consistent.
+            self.store.record_created(planned.marker, "", "", "", self.clock())
+            report.created.append(self._created(account, iv, planned, ""))
+            return
+        me = self.config.me
+        message = build_message(
+            from_name=me.name, from_email=me.email, to=planned.to,
+            subject=planned.rendered.subject, body=planned.rendered.body,
+            marker=planned.marker, now=self.clock(), reply_to=planned.reply_to,
+        )
+        ref = account.mailbox.create_draft(message, planned.marker, planned.reply_to)
+        self.store.record_created(planned.marker, ref.id, ref.message_id or "", ref.thread_id,
+                                  ref.created or self.clock())
+        log.info("interview %s: %s draft written (%s)", iv.id, planned.kind.replace("_", "-"),
+                 planned.marker)
+        report.created.append(self._created(account, iv, planned, ref.id))
+
+    def _finish_claims(self, account: Account, report: CycleReport) -> None:
+        """Claims left by an interruption: write what never reached the mailbox."""
+        pending = {(c.interview_id, c.kind) for c in
+                   self.store.drafts(state="claimed", account=account.name)}
+        for interview_id, kind in sorted(pending):
+            iv = self.store.interview(interview_id)
+            if iv is not None:
+                self._write_all(account, iv, kind, report)
+
+    def _reconcile(self, account: Account, claim: DraftRow) -> bool:
+        """A claim without a result: did the draft reach the mailbox before a crash?"""
+        found = account.mailbox.find_marker(claim.marker)
+        if not found:
+            log.info("draft %s was claimed but never written; writing it now", claim.marker)
+            return False
+        ref = found[0]
+        self.store.record_created(claim.marker, ref.id, ref.message_id, ref.thread_id,
+                                  ref.created or self.clock())
+        log.info("draft %s was already written before an interruption; recorded it",
+                 claim.marker)
+        return True
+
+    def _created(self, account: Account, iv: Interview, planned: PlannedDraft,
+                 location: str) -> CreatedDraft:
+        return CreatedDraft(iv.id, planned.kind, planned.marker, planned.to,
+                            planned.rendered.subject, planned.rendered.body, account.name,
+                            location)
+
+
+def _recipient(planned: PlannedDraft) -> str:
+    return planned.marker.rsplit("/", 1)[1]
+
+
+def _status_check_written(store: Store, iv: Interview) -> bool:
+    return any(d.kind == STATUS_CHECK for d in store.drafts(iv.id))
+
+
+def _same_subject(a: str, b: str) -> bool:
+    def norm(s: str) -> str:
+        s = " ".join(s.split()).lower()
+        while s[:3] in ("re:", "fw:") or s[:4] == "fwd:":
+            s = s.split(":", 1)[1].strip()
+        return s
+
+    return bool(a) and norm(a) == norm(b)

@@ -1,0 +1,143 @@
+"""Configuration: typed values, defaults, and every problem reported at once."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import time, timedelta
+from pathlib import Path
+
+import pytest
+
+from daemon.config import load_config, parse_config, parse_duration
+from daemon.errors import ConfigError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def write_config(tmp_path: Path, body: str) -> Path:
+    (tmp_path / "cal.ics").write_text("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+    (tmp_path / "Mail").mkdir(exist_ok=True)
+    path = tmp_path / "config.toml"
+    path.write_text(body)
+    return path
+
+
+GOOD = """
+[me]
+name = "Alex Rivera"
+email = "Alex.Rivera@Example.org"
+timezone = "Europe/Berlin"
+
+[timing]
+thank_you_after = "90m"
+status_check_after = "1w"
+
+[[accounts]]
+name = "home"
+provider = "local"
+calendar = "cal.ics"
+maildir = "Mail"
+"""
+
+
+def test_example_config_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HOME", str(tmp_path))
+    (tmp_path / "calendars").mkdir()
+    (tmp_path / "calendars" / "personal.ics").write_text("BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n")
+    (tmp_path / "Mail" / "home").mkdir(parents=True)
+    example = tmp_path / "config.toml"
+    shutil.copy(ROOT / "config.example.toml", example)
+    config = load_config(example)
+    assert config.me.email == "alex.rivera@example.org"
+    assert config.timing.status_check_after == timedelta(days=7)
+    assert config.timing.working_start == time(9) and config.timing.working_end == time(17)
+    assert config.accounts[0].options["calendar"] == tmp_path / "calendars" / "personal.ics"
+
+
+def test_values_are_typed_and_paths_relative_to_the_file(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, GOOD))
+    assert config.me.email == "alex.rivera@example.org"
+    assert str(config.me.timezone) == "Europe/Berlin"
+    assert config.timing.thank_you_after == timedelta(minutes=90)
+    assert config.timing.thank_you_window == timedelta(hours=48)  # default
+    assert config.timing.status_check_after == timedelta(days=7)
+    assert config.accounts[0].options["maildir"] == tmp_path / "Mail"
+    assert config.detect.ignore == ("mock interview", "#nofollowup")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("90m", timedelta(minutes=90)), ("1h", timedelta(hours=1)), ("48h", timedelta(hours=48)),
+     ("7d", timedelta(days=7)), ("1h30m", timedelta(minutes=90)), ("2w", timedelta(days=14))],
+)
+def test_durations(text: str, expected: timedelta) -> None:
+    assert parse_duration(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "7", "d7", "7 days", "-1h", "1.5h"])
+def test_bad_durations(text: str) -> None:
+    with pytest.raises(ValueError, match="bad duration"):
+        parse_duration(text)
+
+
+def test_every_problem_listed_with_key_path_and_line(tmp_path: Path) -> None:
+    body = """[me]
+name = "Alex"
+email = "not-an-email"
+timezone = "Mars/Olympus"
+colour = "blue"
+
+[timing]
+thank_you_after = "soon"
+working_hours = "17:00-09:00"
+
+[[accounts]]
+name = "home"
+provider = "local"
+calendar = "missing.ics"
+maildir = "Mail"
+password = "hunter2"
+
+[[accounts]]
+name = "work"
+provider = "carrier-pigeon"
+"""
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(tmp_path, body))
+    problems = info.value.problems
+    text = str(info.value)
+    assert "me.email (line 3): not an email address: 'not-an-email'" in problems
+    assert any(p.startswith("me.timezone (line 4): unknown timezone 'Mars/Olympus'")
+               for p in problems)
+    assert any(p.startswith("me.colour (line 5): unknown key") for p in problems)
+    assert any(p.startswith("timing.thank_you_after (line 8): bad duration 'soon'")
+               for p in problems)
+    assert any(p.startswith("timing.working_hours (line 9)") for p in problems)
+    assert any(p.startswith("accounts[0].calendar (line 14): file not found") for p in problems)
+    assert any(p.startswith("accounts[0].password (line 16): unknown key") for p in problems)
+    assert any(p.startswith("accounts[1].provider (line 20): unknown provider 'carrier-pigeon'")
+               for p in problems)
+    assert len(problems) == 8
+    assert text.startswith(f"configuration error in {tmp_path / 'config.toml'}:")
+    assert "hunter2" not in text  # values of unknown keys are never echoed
+
+
+def test_toml_syntax_error_names_the_line(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(tmp_path, "[me]\nname = \"Alex\nemail = 3\n"))
+    assert "not valid TOML" in str(info.value) and "line 2" in str(info.value)
+
+
+def test_missing_sections_and_required_keys(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config("[detect]\nkeywords = 'interview'\n", tmp_path / "c.toml")
+    problems = info.value.problems
+    assert "me: missing section [me] (your name and email)" in problems[0]
+    assert any(p.startswith("detect.keywords (line 2): must be a list of strings")
+               for p in problems)
+    assert any("at least one [[accounts]] entry is needed" in p for p in problems)
+
+
+def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="file not found"):
+        load_config(tmp_path / "nope.toml")
