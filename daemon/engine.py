@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 from providers.base import (
     Account,
@@ -194,9 +194,11 @@ class Engine:
             # Cancelled, declined or untagged before it happened: no drafts (rule 8).
             existing.closed, existing.closed_reason = "cancelled", decision.reason
             log.info("interview %s: %s; no drafts", existing.id, decision.reason)
-        elif decision.is_interview and (existing.start, existing.end) != (event.start, event.end):
+        elif decision.is_interview and (existing.start, existing.end) != (
+            _utc(event.start), _utc(event.end)
+        ):
             log.info("interview %s moved to %s", existing.id, event.start.isoformat())
-            existing.start, existing.end = event.start, event.end
+            existing.start, existing.end = _utc(event.start), _utc(event.end)
         else:
             return
         self.store.save_interview(self.store.conn, existing)
@@ -234,7 +236,8 @@ class Engine:
         }
         return Interview(
             id=interview_id(account, event.uid), account=account, event_uid=event.uid,
-            title=event.title[:500], start=event.start, end=event.end, company=facts.company,
+            title=event.title[:500], start=_utc(event.start), end=_utc(event.end),
+            company=facts.company,
             company_domain=facts.company_domain, role=facts.role, snapshot=snapshot,
             detected_at=now,
         )
@@ -461,6 +464,11 @@ class Engine:
         return CreatedDraft(iv.id, planned.kind, planned.marker, planned.to,
                             planned.rendered.subject, planned.rendered.body, account.name,
                             location)
+
+
+def _utc(moment: datetime) -> datetime:
+    # Due times are computed in UTC: wall-clock arithmetic in a zone is wrong across DST.
+    return moment.astimezone(UTC)
 
 
 def _recipient(planned: PlannedDraft) -> str:
