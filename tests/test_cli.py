@@ -1,0 +1,137 @@
+"""The command line, driven through click's runner with real files in tmp_path."""
+
+from __future__ import annotations
+
+import mailbox
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from daemon.cli import cli
+from daemon.demo import run_demo, setup
+
+NOW = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)  # a Wednesday, 11:00 in New York
+
+
+def drafts_in(folder: Path) -> list[mailbox.MaildirMessage]:
+    box = mailbox.Maildir(folder / "Maildir" / ".Drafts", create=False)
+    return [box[k] for k in box.keys()]
+
+
+def test_demo_writes_the_due_drafts_once(tmp_path: Path) -> None:
+    lines: list[str] = []
+    assert run_demo(tmp_path, lines.append, now=NOW) == 3
+    output = "\n".join(lines)
+    markers = sorted(m["X-Interview-Followup"] for m in drafts_in(tmp_path))
+    kinds = [m.split("/")[1] for m in markers]
+    assert kinds.count("thank_you") == 2 and kinds.count("status_check") == 1
+    recipients = {m.split("/")[2] for m in markers}
+    assert recipients == {"jane.doe@acme-robotics.com", "samuel.lee@acme-robotics.com",
+                          "tom.becker@globex.com"}
+    assert all("D" in m.get_flags() and m.get_subdir() == "cur" for m in drafts_in(tmp_path))
+    assert "Hi Jane" in output or "Dear Jane" in output
+    assert "Initech" not in output and "Mock" not in output and "Dentist" not in output.split(
+        "Calendar:")[1].split("\n", 1)[1]
+    again: list[str] = []
+    assert run_demo(tmp_path, again.append, now=NOW + timedelta(minutes=1)) == 0
+    assert len(drafts_in(tmp_path)) == 3
+    assert any("No new drafts" in line for line in again)
+
+
+def test_demo_command(tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(tmp_path / "d")])
+    assert result.exit_code == 0, result.output
+    assert "Wrote 3 draft(s). Nothing was sent." in result.output
+
+
+@pytest.fixture()
+def demo_config(tmp_path: Path) -> Path:
+    return setup(tmp_path, datetime.now(UTC))
+
+
+def test_run_once_then_status_preview_skip(demo_config: Path) -> None:
+    runner = CliRunner()
+    result = runner.invoke(cli, ["--config", str(demo_config), "run", "--once", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("would write 3 draft(s)")
+    assert drafts_in(demo_config.parent) == []  # a dry run writes nothing
+
+    result = runner.invoke(cli, ["--config", str(demo_config), "run", "--once"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("wrote 3 draft(s)")
+    result = runner.invoke(cli, ["--config", str(demo_config), "run", "--once"])
+    assert result.output.startswith("wrote 0 draft(s)")
+    assert len(drafts_in(demo_config.parent)) == 3
+
+    status = runner.invoke(cli, ["--config", str(demo_config), "status"])
+    assert status.exit_code == 0
+    header = status.output.splitlines()[0].split()
+    assert header == ["ID", "INTERVIEW", "COMPANY", "WHEN", "STAGE", "NEXT"]
+    assert "thank-you drafted" in status.output and "finished" in status.output
+    assert "Initech" in status.output and "cancelled" in status.output
+
+    ident = next(line.split()[0] for line in status.output.splitlines() if "Acme" in line)
+    preview = runner.invoke(cli, ["--config", str(demo_config), "preview", ident])
+    assert preview.exit_code == 0
+    assert "--- status-check (due" in preview.output
+    noted = runner.invoke(cli, ["--config", str(demo_config), "note", ident, "the on-call rota"])
+    assert noted.output == f"Noted for interview {ident}; it fills the drafts written from now on.\n"
+    skipped = runner.invoke(cli, ["--config", str(demo_config), "skip", ident])
+    assert skipped.output == (f"Interview {ident} marked skipped: nothing more will be drafted "
+                              "for it.\n")
+    again = runner.invoke(cli, ["--config", str(demo_config), "done", ident])
+    assert again.exit_code == 2
+    assert again.output == f"error: interview {ident} is already skipped\n"
+
+
+def test_unknown_id_is_a_usage_error(demo_config: Path) -> None:
+    result = CliRunner().invoke(cli, ["--config", str(demo_config), "skip", "zzzz"])
+    assert result.exit_code == 2
+    assert result.output == "error: no interview with ID 'zzzz' (see `followup status`)\n"
+
+
+def test_config_error_exits_2_without_traceback(tmp_path: Path) -> None:
+    bad = tmp_path / "config.toml"
+    bad.write_text('[me]\nname = "Alex"\nemail = "alex@example.org"\n[timing]\n'
+                   'thank_you_after = "tomorrow"\n')
+    result = CliRunner().invoke(cli, ["--config", str(bad), "status"])
+    assert result.exit_code == 2
+    assert result.output == (
+        f"configuration error in {bad}:\n"
+        "  - timing.thank_you_after (line 5): bad duration 'tomorrow' (use e.g. 90m, 1h, 48h, 7d)\n"
+        "  - accounts: at least one [[accounts]] entry is needed\n"
+        "  (config.example.toml documents every key)\n"
+    )
+    assert "Traceback" not in result.output
+
+
+def test_missing_config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FOLLOWUP_CONFIG", str(tmp_path / "none.toml"))
+    result = CliRunner().invoke(cli, ["status"])
+    assert result.exit_code == 2
+    assert "file not found: " + str(tmp_path / "none.toml") in result.output
+
+
+def test_doctor_checks_everything(demo_config: Path) -> None:
+    result = CliRunner().invoke(cli, ["--config", str(demo_config), "doctor"])
+    assert result.exit_code == 0, result.output
+    for check in ("config", "state", "templates", "keyring", "account demo (local)"):
+        assert any(line.startswith("ok    " + check) for line in result.output.splitlines())
+
+
+def test_doctor_reports_a_broken_calendar(demo_config: Path) -> None:
+    (demo_config.parent / "calendar.ics").write_text("this is not a calendar")
+    result = CliRunner().invoke(cli, ["--config", str(demo_config), "doctor"])
+    assert result.exit_code == 1
+    assert "FAIL  account demo (local):" in result.output
+
+
+def test_auth_of_a_local_account(demo_config: Path) -> None:
+    result = CliRunner().invoke(cli, ["--config", str(demo_config), "auth", "demo"])
+    assert result.exit_code == 0
+    assert "nothing to authorise" in result.output
+    result = CliRunner().invoke(cli, ["--config", str(demo_config), "auth", "gmail"])
+    assert result.exit_code == 2
+    assert result.output == "error: no account named 'gmail' in the config (accounts: demo)\n"
