@@ -72,6 +72,15 @@ class CycleReport:
 
 
 @dataclass(frozen=True)
+class _Waiting:
+    interview: Interview
+    people: set[str]
+    threads: set[str]
+    message_ids: set[str]
+    status_check_written: bool
+
+
+@dataclass(frozen=True)
 class PlannedDraft:
     kind: str
     marker: str
@@ -189,19 +198,42 @@ class Engine:
             return
         if existing.closed:
             return
-        started = now >= existing.start
-        if not decision.is_interview and not started:
-            # Cancelled, declined or untagged before it happened: no drafts (rule 8).
-            existing.closed, existing.closed_reason = "cancelled", decision.reason
-            log.info("interview %s: %s; no drafts", existing.id, decision.reason)
-        elif decision.is_interview and (existing.start, existing.end) != (
-            _utc(event.start), _utc(event.end)
-        ):
+        if not decision.is_interview:
+            if now < existing.start:
+                # Cancelled, declined or untagged before it happened: no drafts (rule 8).
+                existing.closed, existing.closed_reason = "cancelled", decision.reason
+            elif not event.cancelled:
+                # Tagged #nofollowup (or untagged) afterwards: the user's wish to stop.
+                existing.closed, existing.closed_reason = "skipped", decision.reason
+            else:
+                return  # scheduling tools cancel past invites when tidying up: carry on
+            log.info("interview %s: %s; no more drafts", existing.id, decision.reason)
+            self.store.save_interview(self.store.conn, existing)
+            return
+        changed = False
+        if (existing.start, existing.end) != (_utc(event.start), _utc(event.end)):
             log.info("interview %s moved to %s", existing.id, event.start.isoformat())
             existing.start, existing.end = _utc(event.start), _utc(event.end)
-        else:
-            return
-        self.store.save_interview(self.store.conn, existing)
+            changed = True
+        if now < existing.end and self._add_recipients(existing, event):
+            changed = True
+        if changed:
+            self.store.save_interview(self.store.conn, existing)
+
+    def _add_recipients(self, iv: Interview, event: Event) -> bool:
+        """Interviewers added before the interview ends join the snapshot; none leave it."""
+        facts = infer(event, self.config)
+        recipients, _ = who_gets_a_note(event, self.config, facts.interviewer_names)
+        known = {r["email"] for r in iv.snapshot["recipients"]}
+        added = [{"email": r.email, "name": r.name} for r in recipients if r.email not in known]
+        if not added or self.store.drafts(iv.id):
+            return False
+        iv.snapshot["recipients"].extend(added)
+        if iv.snapshot.get("main_contact") is None:
+            contact = main_contact(event, recipients, self.config)
+            if contact:
+                iv.snapshot["main_contact"] = {"email": contact.email, "name": contact.name}
+        return True
 
     def _apply_removed(self, conn: object, account: str, changes: CalendarChanges,
                        start: datetime, now: datetime) -> None:
@@ -243,14 +275,20 @@ class Engine:
         )
 
     def _later_interview_answers(self, new: Interview) -> None:
-        """A later interview with the same company answers the earlier ones (rule 6)."""
+        """A later interview with the same company answers the earlier one (rule 6)."""
         for iv in self.store.interviews(new.account, open_only=True):
             same = (new.company_domain and iv.company_domain == new.company_domain) or (
                 new.company and iv.company.lower() == new.company.lower()
             )
-            if same and iv.end <= new.start and iv.answered_at is None:
+            if not same or iv.id == new.id:
+                continue
+            if iv.end <= new.start and iv.answered_at is None:
                 self._mark_answered(iv, new.detected_at or new.start,
                                     f"a later interview ({new.id}) was scheduled")
+            elif new.end <= iv.start and new.answered_at is None:
+                # Seen in the same read as its successor (a first run): answered already.
+                new.answered_at = new.detected_at or iv.start
+                new.answered_by = f"a later interview ({iv.id}) was scheduled"
 
     # -- mail ----------------------------------------------------------------
     def _sync_mail(self, account: Account, report: CycleReport) -> None:
@@ -260,51 +298,66 @@ class Engine:
         for problem in batch.problems:
             log.warning("account %s: mail: %s (skipped)", account.name, problem)
         with self.store.transaction() as conn:
-            # Sent first, so a reply in the thank-you's thread is recognised in the same batch.
-            ordered = sorted(batch.messages, key=lambda m: m.folder is not Folder.SENT)
-            for msg in ordered:
-                if msg.folder is Folder.SENT:
-                    self._match_sent(account.name, msg)
-                elif msg.folder is Folder.INBOX:
-                    self._match_answer(account.name, msg, report)
+            if batch.messages:
+                # Sent first, so a reply in the thank-you's thread is recognised in one batch.
+                sent = [m for m in batch.messages if m.folder is Folder.SENT]
+                inbox = [m for m in batch.messages if m.folder is Folder.INBOX]
+                if sent:
+                    unsent = [d for d in self.store.drafts(account=account.name)
+                              if d.state == "created" and d.sent_at is None]
+                    for msg in sent:
+                        self._match_sent(msg, unsent)
+                if inbox:
+                    waiting = self._waiting(account.name)
+                    for msg in inbox:
+                        self._match_answer(msg, waiting, report)
             self.store.set_checkpoint(conn, account.name, "mail", batch.checkpoint)
 
-    def _match_sent(self, account: str, msg: MailMessage) -> None:
-        created = [d for d in self.store.drafts(account=account) if d.sent_at is None]
-        draft = next((d for d in created if msg.marker and d.marker == msg.marker), None)
+    def _match_sent(self, msg: MailMessage, unsent: list[DraftRow]) -> None:
+        draft = next((d for d in unsent if msg.marker and d.marker == msg.marker), None)
         if draft is None:
             # Some clients drop unknown headers on send: match subject and recipient instead.
             to = {a.email for a in (*msg.to, *msg.cc)}
             draft = next(
-                (d for d in created if _same_subject(d.subject, msg.subject)
+                (d for d in unsent if _same_subject(d.subject, msg.subject)
                  and (d.recipient in to or d.recipient in (NOBODY, EVERYONE))),
                 None,
             )
         if draft is None:
             return
+        unsent.remove(draft)
         sent_at = msg.date or self.clock()
         self.store.record_sent(self.store.conn, draft.marker, sent_at, msg.message_id,
                                list(msg.references), msg.thread_id, msg.id)
         log.info("interview %s: %s was sent", draft.interview_id, draft.kind.replace("_", "-"))
 
-    def _match_answer(self, account: str, msg: MailMessage, report: CycleReport) -> None:
-        for iv in self.store.interviews(account):
-            if iv.closed in ("cancelled", "skipped", "done") or iv.answered_at is not None:
+    def _waiting(self, account: str) -> list[_Waiting]:
+        """Open, unanswered interviews with what identifies an answer to each."""
+        result = []
+        for iv in self.store.interviews(account, open_only=True):
+            if iv.answered_at is not None:
                 continue
             drafts = self.store.drafts(iv.id)
             people = {p.email for p in iv.recipients if p.email}
             if iv.main_contact and iv.main_contact.email:
                 people.add(iv.main_contact.email)
-            threads = {d.sent_thread_id for d in drafts if d.sent_thread_id}
-            threads |= {d.thread_id for d in drafts if d.thread_id}
-            ids = {d.sent_message_id for d in drafts if d.sent_message_id}
-            ids |= {d.message_id for d in drafts if d.message_id}
-            if not is_answer(msg, started_at=iv.start, people=people,
-                             company_domain=iv.company_domain, thread_ids=threads,
-                             message_ids=ids, config=self.config):
+            threads = {t for d in drafts for t in (d.sent_thread_id, d.thread_id) if t}
+            ids = {i for d in drafts for i in (d.sent_message_id, d.message_id) if i}
+            late = any(d.kind == STATUS_CHECK for d in drafts)
+            result.append(_Waiting(iv, people, threads, ids, late))
+        return result
+
+    def _match_answer(self, msg: MailMessage, waiting: list[_Waiting],
+                      report: CycleReport) -> None:
+        for w in list(waiting):
+            iv = w.interview
+            if not is_answer(msg, started_at=iv.start, people=w.people,
+                             company_domain=iv.company_domain, thread_ids=w.threads,
+                             message_ids=w.message_ids, config=self.config):
                 continue
+            waiting.remove(w)
             sender = msg.sender.email if msg.sender else "unknown sender"
-            if _status_check_written(self.store, iv):
+            if w.status_check_written:
                 iv.answered_late = True
                 text = (f"interview {iv.id} ({iv.company or iv.title}): {sender} answered after "
                         "the status-check draft was written; check your drafts before sending it")
@@ -395,6 +448,8 @@ class Engine:
         )
         rendered = render(kind, facts, self.config.drafts.templates)
         to = tuple(Address(p.email, p.name) for p in people if p.email)
+        if not key.isascii() or not key.isprintable() or " " in key:
+            key = hashlib.sha256(key.encode()).hexdigest()[:16]  # headers must stay ASCII
         return PlannedDraft(kind, f"{iv.id}/{kind}/{key}", to, rendered, reply)
 
     def _write_all(self, account: Account, iv: Interview, kind: str,
@@ -473,10 +528,6 @@ def _utc(moment: datetime) -> datetime:
 
 def _recipient(planned: PlannedDraft) -> str:
     return planned.marker.rsplit("/", 1)[1]
-
-
-def _status_check_written(store: Store, iv: Interview) -> bool:
-    return any(d.kind == STATUS_CHECK for d in store.drafts(iv.id))
 
 
 def _same_subject(a: str, b: str) -> bool:
