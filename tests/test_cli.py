@@ -55,14 +55,14 @@ def test_run_once_then_status_preview_skip(demo_config: Path) -> None:
     runner = CliRunner()
     result = runner.invoke(cli, ["--config", str(demo_config), "run", "--once", "--dry-run"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("would write 3 draft(s)")
+    assert result.stdout.startswith("would write 3 draft(s)")
     assert drafts_in(demo_config.parent) == []  # a dry run writes nothing
 
     result = runner.invoke(cli, ["--config", str(demo_config), "run", "--once"])
     assert result.exit_code == 0, result.output
-    assert result.output.startswith("wrote 3 draft(s)")
+    assert result.stdout.startswith("wrote 3 draft(s)")
     result = runner.invoke(cli, ["--config", str(demo_config), "run", "--once"])
-    assert result.output.startswith("wrote 0 draft(s)")
+    assert result.stdout.startswith("wrote 0 draft(s)")
     assert len(drafts_in(demo_config.parent)) == 3
 
     status = runner.invoke(cli, ["--config", str(demo_config), "status"])
