@@ -432,7 +432,9 @@ def _hours(value: str) -> tuple[time, time]:
         start = time(h1, m1)
         end = time.max if (h2, m2) == (24, 0) else time(h2, m2)
     except ValueError:
-        raise ValueError(f"bad working hours {value!r} (use e.g. '09:00-17:00'; '24:00' ends a day)") from None
+        raise ValueError(
+            f"bad working hours {value!r} (use e.g. '09:00-17:00'; '24:00' ends a day)"
+        ) from None
     if start >= end:
         raise ValueError(f"working hours {value!r} must start before they end")
     return start, end

@@ -143,7 +143,7 @@ def run_demo(folder: Path | None, echo: Echo, now: datetime | None = None) -> in
          "a cancelled interview, a mock interview, a dentist appointment)\n")
     if not report.created:
         echo("No new drafts: everything due was already written (rule: at most once).")
-    for d in report.created:
+    for d in sorted(report.created, key=lambda d: d.kind != "thank_you"):
         to = ", ".join(f"{a.name} <{a.email}>" if a.name else a.email for a in d.to)
         echo(f"=== {d.kind.replace('_', '-')} draft, in Maildir/.Drafts/cur as {d.location}")
         echo(f"To: {to or '(empty)'}\nSubject: {d.subject}\n")

@@ -68,7 +68,9 @@ CREATE TABLE IF NOT EXISTS drafts (
     sent_provider_id TEXT
 );
 CREATE INDEX IF NOT EXISTS drafts_interview ON drafts (interview_id);
-CREATE TABLE IF NOT EXISTS paused (account TEXT PRIMARY KEY, reason TEXT NOT NULL, since TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS paused (
+    account TEXT PRIMARY KEY, reason TEXT NOT NULL, since TEXT NOT NULL
+);
 """
 
 

@@ -163,7 +163,9 @@ class Mailbox(ABC):
         """
 
     @abstractmethod
-    def create_draft(self, message: EmailMessage, marker: str, reply_to: ReplyTo | None) -> DraftRef:
+    def create_draft(
+        self, message: EmailMessage, marker: str, reply_to: ReplyTo | None
+    ) -> DraftRef:
         """Store ``message`` (which already carries the marker header) as a draft.
 
         Never sends. Atomic: after a crash the draft either exists whole or
