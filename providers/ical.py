@@ -433,7 +433,7 @@ def _person(value: Any, organizer: bool = False) -> Attendee | None:
     else:
         # RFC 5545 3.2.12: PARTSTAT defaults to NEEDS-ACTION.
         response = _RESPONSES.get(partstat or "NEEDS-ACTION", Response.UNKNOWN)
-    name = str(params.get("CN", "")).strip()
+    name = _param_text(params.get("CN", ""))
     if not email and not name:
         return None
     return Attendee(
@@ -486,3 +486,11 @@ def _problem(uid: str, what: str) -> str:
 def _short(exc: object, limit: int = 200) -> str:
     text = str(exc)
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _param_text(value: Any) -> str:
+    # An unquoted comma in a parameter (CN=Groß, Jürgen: invalid, but common) makes
+    # icalendar return a list; the comma was part of the name.
+    if isinstance(value, list | tuple):
+        return ", ".join(str(v).strip() for v in value).strip()
+    return str(value).strip()

@@ -443,3 +443,9 @@ def test_ten_thousand_events_over_years() -> None:
     assert problems == []
     assert {e.uid for e in events if not e.uid.startswith("weekly")} == expected
     assert len([e for e in events if e.uid.startswith("weekly/")]) == 5  # Mondays of November
+
+
+def test_unquoted_comma_in_a_common_name_stays_part_of_the_name() -> None:
+    event = only(ics("UID:cn\nDTSTART:20261110T150000Z\nDTEND:20261110T160000Z\n"
+                     "SUMMARY:Interview\nATTENDEE;CN=Groß, Jürgen:mailto:j.gross@acme.de"))
+    assert event.attendees[0].name == "Groß, Jürgen"
