@@ -297,6 +297,8 @@ class Engine:
         batch = account.mailbox.messages_since(checkpoint, now - lookback(self.config))
         for problem in batch.problems:
             log.warning("account %s: mail: %s (skipped)", account.name, problem)
+        if not batch.messages and batch.checkpoint == checkpoint:
+            return  # the idle cycle writes nothing
         with self.store.transaction() as conn:
             if batch.messages:
                 # Sent first, so a reply in the thank-you's thread is recognised in one batch.
