@@ -33,7 +33,7 @@ from .mime import build_message
 from .people import Recipient, main_contact, who_gets_a_note
 from .replies import is_answer
 from .state import DraftRow, Interview, Person, Store
-from .templates import DraftFacts, RenderedDraft, render
+from .templates import DraftFacts, RenderedDraft, natural, render
 
 log = logging.getLogger(__name__)
 
@@ -97,6 +97,9 @@ class Engine:
         self.accounts = accounts
         self.clock = clock
         self.dry_run = dry_run
+        # When each account's calendar was last read successfully: a cancellation first
+        # seen after an interview's start counts only if the event was seen alive then.
+        self._calendar_seen: dict[str, datetime] = {}
 
     @classmethod
     def open(cls, config: Config, *, dry_run: bool = False, clock: Clock = system_clock,
@@ -115,6 +118,9 @@ class Engine:
     def close(self) -> None:
         for account in self.accounts.values():
             account.close()
+        with self.store.transaction() as conn:
+            for name, seen in self._calendar_seen.items():
+                self.store.set_checkpoint(conn, name, "calendar_seen", seen.isoformat())
         self.store.close()
 
     # -- the cycle -----------------------------------------------------------
@@ -139,12 +145,13 @@ class Engine:
         return report
 
     def _account_cycle(self, account: Account, report: CycleReport) -> None:
-        self._finish_claims(account, report)
         self._sync_calendar(account)
         self._sync_mail(account, report)
+        # After the reads: a claim left by a crash may since have been answered or cancelled.
+        self._finish_claims(account, report)
         for iv in self.store.interviews(account.name, open_only=True):
             try:
-                self._act(account, iv, report)
+                self._act(account, iv.id, report)
             except ProviderError:
                 raise
             except Exception as exc:  # one bad interview never stops the others
@@ -172,19 +179,26 @@ class Engine:
         changes = account.calendar.changes(checkpoint, start, end, self.config.me.timezone)
         for problem in changes.problems:
             log.warning("account %s: calendar: %s (skipped)", account.name, problem)
+        stored = self.store.checkpoint(account.name, "calendar_seen")
+        seen = self._calendar_seen.get(account.name) or (
+            datetime.fromisoformat(stored) if stored else None
+        )
+        self._calendar_seen[account.name] = now
         if changes.unchanged:
             return
         with self.store.transaction() as conn:
             for event in changes.events:
                 try:
-                    self._apply_event(conn, account.name, event, now)
+                    self._apply_event(account.name, event, now, seen)
                 except Exception:  # a bad event is logged; the others go on
                     log.exception("account %s: event %s could not be handled",
                                   account.name, event.uid)
-            self._apply_removed(conn, account.name, changes, start, now)
+            self._apply_removed(account.name, changes, start, now, seen)
             self.store.set_checkpoint(conn, account.name, "calendar", changes.checkpoint)
+            self.store.set_checkpoint(conn, account.name, "calendar_seen", now.isoformat())
 
-    def _apply_event(self, conn: object, account: str, event: Event, now: datetime) -> None:
+    def _apply_event(self, account: str, event: Event, now: datetime,
+                     seen: datetime | None) -> None:
         decision = classify(event, self.config)
         existing = self.store.interview_by_event(account, event.uid)
         if existing is None:
@@ -198,26 +212,24 @@ class Engine:
             return
         if existing.closed:
             return
-        if not decision.is_interview:
-            if now < existing.start:
-                # Cancelled, declined or untagged before it happened: no drafts (rule 8).
-                existing.closed, existing.closed_reason = "cancelled", decision.reason
-            elif not event.cancelled:
-                # Tagged #nofollowup (or untagged) afterwards: the user's wish to stop.
-                existing.closed, existing.closed_reason = "skipped", decision.reason
-            else:
-                return  # scheduling tools cancel past invites when tidying up: carry on
-            log.info("interview %s: %s; no more drafts", existing.id, decision.reason)
-            self.store.save_interview(self.store.conn, existing)
-            return
         changed = False
         if (existing.start, existing.end) != (_utc(event.start), _utc(event.end)):
             log.info("interview %s moved to %s", existing.id, event.start.isoformat())
             existing.start, existing.end = _utc(event.start), _utc(event.end)
             changed = True
-        if now < existing.end and self._add_recipients(existing, event):
+        if not decision.is_interview:
+            if not _happened(existing, now, seen):
+                # Cancelled, declined or untagged before it happened: no drafts (rule 8).
+                existing.closed, existing.closed_reason = "cancelled", decision.reason
+            elif not event.cancelled:
+                # Tagged #nofollowup (or untagged) afterwards: the user's wish to stop.
+                existing.closed, existing.closed_reason = "skipped", decision.reason
+            if existing.closed:
+                log.info("interview %s: %s; no more drafts", existing.id, decision.reason)
+            # else: a scheduling tool cancelled a past invite while tidying up: carry on.
+        elif now < existing.end and self._add_recipients(existing, event):
             changed = True
-        if changed:
+        if changed or existing.closed:
             self.store.save_interview(self.store.conn, existing)
 
     def _add_recipients(self, iv: Interview, event: Event) -> bool:
@@ -235,8 +247,8 @@ class Engine:
                 iv.snapshot["main_contact"] = {"email": contact.email, "name": contact.name}
         return True
 
-    def _apply_removed(self, conn: object, account: str, changes: CalendarChanges,
-                       start: datetime, now: datetime) -> None:
+    def _apply_removed(self, account: str, changes: CalendarChanges, start: datetime,
+                       now: datetime, seen: datetime | None) -> None:
         removed = set(changes.removed)
         if changes.complete:
             present = {e.uid for e in changes.events}
@@ -248,7 +260,7 @@ class Engine:
             iv = self.store.interview_by_event(account, uid)
             # Deleted before it happened: cancelled. Deleted afterwards (scheduling
             # tools tidy up): the snapshot keeps the notes going (rule 3).
-            if iv and not iv.closed and now < iv.start:
+            if iv and not iv.closed and not _happened(iv, now, seen):
                 iv.closed, iv.closed_reason = "cancelled", "event deleted"
                 log.info("interview %s: event deleted before it started; no drafts", iv.id)
                 self.store.save_interview(self.store.conn, iv)
@@ -373,7 +385,11 @@ class Engine:
         self.store.save_interview(self.store.conn, iv)
 
     # -- drafts --------------------------------------------------------------
-    def _act(self, account: Account, iv: Interview, report: CycleReport) -> None:
+    def _act(self, account: Account, interview_id: str, report: CycleReport) -> None:
+        # Read afresh: an earlier interview's inbox re-check may have answered this one.
+        iv = self.store.interview(interview_id)
+        if iv is None or iv.closed:
+            return
         now = self.clock()
         drafts = self.store.drafts(iv.id)
         step = lifecycle.next_step(iv, drafts, now, self.config.timing, self.config.me.timezone)
@@ -382,7 +398,7 @@ class Engine:
             with self.store.transaction() as conn:
                 self.store.save_interview(conn, iv)
             log.info("interview %s: thank-you window passed; no thank-you note", iv.id)
-            return self._act(account, iv, report)
+            return self._act(account, iv.id, report)
         if not step.kind or step.due is None or step.due > now:
             return
         if step.kind == STATUS_CHECK:
@@ -429,8 +445,8 @@ class Engine:
         if len(people) == 1:
             greeting = Recipient(people[0].email, people[0].name).greeting_name
         elif people:
-            greeting = ", ".join(
-                g for g in (Recipient(p.email, p.name).greeting_name for p in people) if g
+            greeting = natural(
+                [g for g in (Recipient(p.email, p.name).greeting_name for p in people) if g]
             )
         else:
             greeting = Recipient("", names[0]).greeting_name if names else ""
@@ -454,8 +470,8 @@ class Engine:
             key = hashlib.sha256(key.encode()).hexdigest()[:16]  # headers must stay ASCII
         return PlannedDraft(kind, f"{iv.id}/{kind}/{key}", to, rendered, reply)
 
-    def _write_all(self, account: Account, iv: Interview, kind: str,
-                   report: CycleReport) -> None:
+    def _write_all(self, account: Account, iv: Interview, kind: str, report: CycleReport,
+                   verified: frozenset[str] = frozenset()) -> None:
         """Claim every draft of ``kind`` in one transaction, then write each (rule 5)."""
         planned = self.plan(iv, kind)
         now = self.clock()
@@ -469,7 +485,7 @@ class Engine:
             row = rows[p.marker]
             if row is not None and row.state == "created":
                 continue
-            if row is not None and self._reconcile(account, row):
+            if row is not None and p.marker not in verified and self._reconcile(account, row):
                 continue
             self._write(account, iv, p, report)
 
@@ -495,19 +511,32 @@ class Engine:
         report.created.append(self._created(account, iv, planned, ref.id))
 
     def _finish_claims(self, account: Account, report: CycleReport) -> None:
-        """Claims left by an interruption: write what never reached the mailbox."""
-        pending = {(c.interview_id, c.kind) for c in
-                   self.store.drafts(state="claimed", account=account.name)}
-        for interview_id, kind in sorted(pending):
+        """Claims left by an interruption: record what reached the mailbox, drop what is
+        no longer wanted, write the rest."""
+        now = self.clock()
+        pending: dict[tuple[str, str], set[str]] = {}
+        for claim in self.store.drafts(state="claimed", account=account.name):
+            if self._reconcile(account, claim):
+                continue
+            iv = self.store.interview(claim.interview_id)
+            why = _obsolete(iv, claim, now, self.config)
+            if why:
+                log.info("draft %s was never written and is no longer due (%s)",
+                         claim.marker, why)
+                with self.store.transaction() as conn:
+                    self.store.drop_claim(conn, claim.marker)
+                continue
+            pending.setdefault((claim.interview_id, claim.kind), set()).add(claim.marker)
+        for (interview_id, kind), absent in sorted(pending.items()):
             iv = self.store.interview(interview_id)
             if iv is not None:
-                self._write_all(account, iv, kind, report)
+                self._write_all(account, iv, kind, report, frozenset(absent))
 
     def _reconcile(self, account: Account, claim: DraftRow) -> bool:
         """A claim without a result: did the draft reach the mailbox before a crash?"""
         found = account.mailbox.find_marker(claim.marker)
         if not found:
-            log.info("draft %s was claimed but never written; writing it now", claim.marker)
+            log.info("draft %s was claimed but never written", claim.marker)
             return False
         ref = found[0]
         self.store.record_created(claim.marker, ref.id, ref.message_id, ref.thread_id,
@@ -521,6 +550,25 @@ class Engine:
         return CreatedDraft(iv.id, planned.kind, planned.marker, planned.to,
                             planned.rendered.subject, planned.rendered.body, account.name,
                             location)
+
+
+def _happened(iv: Interview, now: datetime, seen: datetime | None) -> bool:
+    """Whether the interview took place as far as we know: it has started, and its event
+    was seen alive after the start (not only cancelled while we were not looking)."""
+    return now >= iv.start and seen is not None and seen >= iv.start
+
+
+def _obsolete(iv: Interview | None, claim: DraftRow, now: datetime, config: Config) -> str:
+    """Why a draft claimed before a crash should no longer be written ("" if it should)."""
+    if iv is None:
+        return "interview gone"
+    if iv.closed:
+        return f"interview {iv.closed}"
+    if claim.kind == THANK_YOU and now > iv.end + config.timing.thank_you_window:
+        return "thank-you window passed"
+    if claim.kind == STATUS_CHECK and iv.answered_at is not None:
+        return "answered"
+    return ""
 
 
 def _utc(moment: datetime) -> datetime:

@@ -61,7 +61,10 @@ def next_step(iv: Interview, drafts: list[DraftRow], now: datetime, timing: Timi
     if iv.answered_at is not None:
         return Step("", None, "answered")
     base = thank_you_sent_at(drafts) or iv.end
-    due = next_working_time(base + timing.status_check_after, timing, zone)
+    after = timing.status_check_after
+    # Whole days keep the wall-clock time ("a week later"), also across a DST change.
+    local = base if after % timedelta(days=1) else base.astimezone(zone)
+    due = next_working_time(local + after, timing, zone)
     return Step(STATUS_CHECK, due, "status check")
 
 

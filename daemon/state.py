@@ -341,6 +341,10 @@ class Store:
             (marker, interview_id, kind, recipient, subject, _ts(now)),
         )
 
+    def drop_claim(self, conn: sqlite3.Connection, marker: str) -> None:
+        """Forget a claim whose draft is known not to exist and is no longer wanted."""
+        conn.execute("DELETE FROM drafts WHERE marker=? AND state='claimed'", (marker,))
+
     def record_created(self, marker: str, draft_id: str, message_id: str, thread_id: str,
                        created: datetime) -> None:
         with self.transaction() as conn:

@@ -56,10 +56,6 @@ _LEADING_WORDS = frozenset({
     "these", "those", "how", "why", "what", "when", "some", "more", "working", "building",
     "using",
 })
-_TITLES = frozenset({
-    "mr", "mr.", "mrs", "mrs.", "ms", "ms.", "mx", "mx.", "dr", "dr.", "prof", "prof.", "sir",
-    "dame",
-})
 # Bidi overrides/isolates and the BOM: invisible, and able to disguise text.
 _INVISIBLE = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff")
 
@@ -70,7 +66,7 @@ class DraftFacts:
 
     me_name: str
     signature: str
-    recipient_name: str  # the name to greet, "" when unknown
+    recipient_name: str  # the name(s) to greet, e.g. "Jane" or "Jane and Sam"; "" unknown
     recipient_email: str
     company: str
     role: str
@@ -206,7 +202,7 @@ def _context(facts: DraftFacts) -> dict[str, Any]:
         "me_name": one_line(facts.me_name),
         "signature": _block(facts.signature, MAX_SIGNATURE),
         "recipient_name": name,
-        "greeting_name": greeting_name(name),
+        "greeting_name": name,  # chosen by the engine (daemon.people): not re-parsed here
         "recipient_email": one_line(facts.recipient_email),
         "company": one_line(facts.company),
         "role": role,
@@ -267,19 +263,6 @@ def _points(items: Iterable[str]) -> tuple[str, ...]:
         if len(result) == MAX_POINTS:
             break
     return tuple(result)
-
-
-def greeting_name(name: str) -> str:
-    """'Jane Doe' -> 'Jane'; 'Doe, Jane' -> 'Jane'; a name with a title stays whole."""
-    if "," in name:
-        last, _, first = name.partition(",")
-        name = f"{first.strip()} {last.strip()}".strip()
-    words = name.split()
-    if not words:
-        return ""
-    if words[0].lower() in _TITLES or len(words) > 3:
-        return name
-    return words[0]
 
 
 def role_phrase(role: str) -> str:

@@ -106,3 +106,22 @@ def test_nothing_after_an_answer_a_status_check_or_a_close() -> None:
     assert next_step(iv, [ty, draft(STATUS_CHECK, later)], later, T, NY).kind == ""
     for closed in ("cancelled", "skipped", "done"):
         assert next_step(replace(iv, closed=closed), [], later, T, NY).kind == ""
+
+
+def test_a_week_later_keeps_the_local_time_across_a_dst_change() -> None:
+    # Ends Monday 2026-03-02 10:00 EST; a week later is Monday 10:00 EDT: 23 hours
+    # earlier in UTC than 7 * 24 hours.
+    end = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)
+    iv = interview(end - timedelta(hours=1), end, missed=True)
+    step = next_step(iv, [], end, T, NY)
+    assert step.kind == STATUS_CHECK
+    assert step.due == datetime(2026, 3, 9, 10, 0, tzinfo=NY)
+    assert step.due == datetime(2026, 3, 9, 14, 0, tzinfo=UTC)
+
+
+def test_a_status_check_in_hours_is_absolute() -> None:
+    end = datetime(2026, 3, 7, 15, 0, tzinfo=UTC)  # Saturday 10:00 EST
+    timing = replace(T, status_check_after=timedelta(hours=36), working_days=frozenset(range(7)),
+                     working_start=time(0), working_end=time.max)
+    step = next_step(interview(end - timedelta(hours=1), end, missed=True), [], end, timing, NY)
+    assert step.due == end + timedelta(hours=36)
