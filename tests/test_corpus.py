@@ -13,30 +13,19 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from daemon.config import Config, parse_config
+from daemon.config import Config
 from daemon.detect import classify
 from daemon.infer import infer
 from daemon.people import main_contact, who_gets_a_note
 from providers.base import Event
 from providers.ical import read_events
+from tests.configs import make_config
 
 INVITES = Path(__file__).parent / "data" / "invites"
 EXPECTED: dict[str, dict[str, Any]] = tomllib.loads(
     (INVITES / "expected.toml").read_text(encoding="utf-8"))
 WINDOW = (datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC))
 ZONE = ZoneInfo("America/New_York")
-
-
-def make_config(tmp_path: Path, email: str, aliases: list[str]) -> Config:
-    (tmp_path / "cal.ics").write_text("")
-    (tmp_path / "mail").mkdir(exist_ok=True)
-    listed = ", ".join(f'"{a}"' for a in aliases)
-    return parse_config(
-        f'[me]\nname = "Alex Rivera"\nemail = "{email}"\naliases = [{listed}]\n'
-        'timezone = "America/New_York"\n'
-        f'[[accounts]]\nname = "home"\nprovider = "local"\n'
-        f'calendar = "{tmp_path / "cal.ics"}"\nmaildir = "{tmp_path / "mail"}"\n'
-    )
 
 
 def read(name: str) -> list[Event]:
@@ -56,7 +45,8 @@ def test_corpus_is_complete() -> None:
 def test_invite(name: str, tmp_path: Path) -> None:
     spec = EXPECTED[name]
     config = make_config(tmp_path, spec.get("me_email", "alex.rivera@gmail.com"),
-                         spec.get("me_aliases", []))
+                         aliases=tuple(spec.get("me_aliases", ())),
+                         timezone="America/New_York")
     events = read(name)
     assert len(events) == spec.get("count", 1)
     decisions = [classify(e, config) for e in events]
@@ -105,7 +95,7 @@ def test_recurring_instances_have_distinct_ids() -> None:
 
 def test_hundred_kilobyte_description(tmp_path: Path) -> None:
     """A generated invite whose description is over 100 KB of hostile text."""
-    config = make_config(tmp_path, "alex.rivera@gmail.com", [])
+    config = make_config(tmp_path, timezone="America/New_York")
     filler = "\\n".join(
         f"{{{{ config }}}} Bcc: x{i}@evil.example \\, lorem ipsum (((( [[[[ <b>" * 4
         for i in range(600)

@@ -8,25 +8,14 @@ from typing import Any
 
 import pytest
 
-from daemon.config import Config, parse_config
+from daemon.config import Config
 from daemon.detect import Decision, classify
 from providers.base import Attendee, Event, Response
+from tests.configs import make_config
 
 START = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)
 ME = Attendee("alex.rivera@gmail.com", "Alex Rivera", Response.ACCEPTED)
 JANE = Attendee("jane.doe@acme.com", "Jane Doe", Response.ACCEPTED)
-
-
-def make_config(tmp_path: Path, email: str = "alex.rivera@gmail.com", me_extra: str = "",
-                sections: str = "") -> Config:
-    (tmp_path / "cal.ics").write_text("")
-    (tmp_path / "mail").mkdir(exist_ok=True)
-    return parse_config(
-        f'[me]\nname = "Alex Rivera"\nemail = "{email}"\ntimezone = "UTC"\n{me_extra}\n'
-        f"{sections}\n"
-        f'[[accounts]]\nname = "home"\nprovider = "local"\n'
-        f'calendar = "{tmp_path / "cal.ics"}"\nmaildir = "{tmp_path / "mail"}"\n'
-    )
 
 
 def event(title: str = "Interview", **kw: Any) -> Event:
@@ -119,7 +108,7 @@ def test_declined_by_self_flag(config: Config) -> None:
 
 
 def test_declined_alias_copy_next_to_accepted_one_is_no_decline(tmp_path: Path) -> None:
-    config = make_config(tmp_path, me_extra='aliases = ["alex@rivera.dev"]')
+    config = make_config(tmp_path, aliases=("alex@rivera.dev",))
     copies = (Attendee("alex@rivera.dev", "", Response.DECLINED),
               Attendee("alex.rivera@gmail.com", "", Response.ACCEPTED), JANE)
     assert classify(event(attendees=copies), config).is_interview
@@ -211,7 +200,7 @@ def test_freemail_user_is_never_hiring_side(config: Config) -> None:
 
 
 def test_company_alias_makes_the_rule_apply(tmp_path: Path) -> None:
-    config = make_config(tmp_path, me_extra='aliases = ["alex@mycorp.com"]')
+    config = make_config(tmp_path, aliases=("alex@mycorp.com",))
     bob = Attendee("bob@mycorp.com", "Bob")
     assert not classify(event(organizer=bob, attendees=(bob,)), config).is_interview
 

@@ -10,10 +10,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from daemon.config import Config, parse_config
+from daemon.config import Config
 from daemon.infer import Facts, company_from_domain, infer
 from daemon.people import fold
 from providers.base import Attendee, Event
+from tests.configs import make_config
 
 START = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)
 ME = Attendee("alex.rivera@gmail.com", "Alex Rivera")
@@ -22,13 +23,7 @@ JANE = Attendee("jane.doe@acme-robotics.com", "Jane Doe")
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    (tmp_path / "cal.ics").write_text("")
-    (tmp_path / "mail").mkdir()
-    return parse_config(
-        '[me]\nname = "Alex Rivera"\nemail = "alex.rivera@gmail.com"\ntimezone = "UTC"\n'
-        f'[[accounts]]\nname = "home"\nprovider = "local"\n'
-        f'calendar = "{tmp_path / "cal.ics"}"\nmaildir = "{tmp_path / "mail"}"\n'
-    )
+    return make_config(tmp_path)
 
 
 def event(title: str = "Interview", description: str = "", **kw: Any) -> Event:

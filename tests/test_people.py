@@ -8,10 +8,11 @@ from typing import Any
 
 import pytest
 
-from daemon.config import Config, parse_config
+from daemon.config import Config
 from daemon.domains import is_automated, is_freemail
 from daemon.people import Recipient, main_contact, who_gets_a_note
 from providers.base import Attendee, Event, Response
+from tests.configs import make_config
 
 START = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)
 ME = Attendee("alex.rivera@gmail.com", "Alex Rivera", Response.ACCEPTED)
@@ -20,20 +21,9 @@ BOB = Attendee("bob.lee@acme.com", "Bob Lee", Response.NEEDS_ACTION)
 RECRUITER = Attendee("pat@acme.com", "Pat Kim")
 
 
-def make_config(tmp_path: Path, email: str = "alex.rivera@gmail.com",
-                me_extra: str = "") -> Config:
-    (tmp_path / "cal.ics").write_text("")
-    (tmp_path / "mail").mkdir(exist_ok=True)
-    return parse_config(
-        f'[me]\nname = "Alex Rivera"\nemail = "{email}"\ntimezone = "UTC"\n{me_extra}\n'
-        f'[[accounts]]\nname = "home"\nprovider = "local"\n'
-        f'calendar = "{tmp_path / "cal.ics"}"\nmaildir = "{tmp_path / "mail"}"\n'
-    )
-
-
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    return make_config(tmp_path, me_extra='aliases = ["alex@rivera.dev"]')
+    return make_config(tmp_path, aliases=("alex@rivera.dev",))
 
 
 def event(**kw: Any) -> Event:

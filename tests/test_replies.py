@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from daemon.config import Config, parse_config
+from daemon.config import Config
 from daemon.replies import is_answer, is_auto_reply
 from providers.base import Address, Folder, MailMessage
+from tests.configs import make_config
 
 STARTED = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)
 LATER = STARTED + timedelta(days=2)
@@ -18,14 +19,7 @@ LATER = STARTED + timedelta(days=2)
 
 @pytest.fixture
 def config(tmp_path: Path) -> Config:
-    (tmp_path / "cal.ics").write_text("")
-    (tmp_path / "mail").mkdir()
-    return parse_config(
-        '[me]\nname = "Alex Rivera"\nemail = "alex.rivera@gmail.com"\ntimezone = "UTC"\n'
-        'aliases = ["alex@rivera.dev"]\n'
-        f'[[accounts]]\nname = "home"\nprovider = "local"\n'
-        f'calendar = "{tmp_path / "cal.ics"}"\nmaildir = "{tmp_path / "mail"}"\n'
-    )
+    return make_config(tmp_path, aliases=("alex@rivera.dev",))
 
 
 def message(sender: str | None = "jane.doe@acme.com", **kw: Any) -> MailMessage:
