@@ -27,6 +27,8 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
+from daemon.demo import scratch_account
+
 ME = ("Alex Rivera", "alex.rivera@example.org")
 COLLEAGUES = [f"{first}.{last}@example.org" for first, last in [
     ("sam", "ortiz"), ("li", "wei"), ("noor", "haddad"), ("ben", "carter"), ("ivy", "nguyen"),
@@ -65,28 +67,6 @@ RRULE:FREQ=YEARLY;BYMONTH=11;BYDAY=1SU
 END:STANDARD
 END:VTIMEZONE"""
 
-CONFIG = """\
-# The benchmark's account: a large generated calendar and Maildir.
-[me]
-name = "Alex Rivera"
-email = "alex.rivera@example.org"
-signature = "Alex Rivera\\n+1 555 0100\\nlinkedin.com/in/alexrivera"
-timezone = "America/New_York"
-
-[timing]
-working_days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-working_hours = "00:00-24:00"
-
-[daemon]
-state_dir = "state"
-log_level = "INFO"
-
-[[accounts]]
-name = "bench"
-provider = "local"
-calendar = "calendar.ics"
-maildir = "Maildir"
-"""
 
 
 def _utc(moment: datetime) -> str:
@@ -382,9 +362,8 @@ def generate(target: Path, *, events: int = 10_000, interviews: int = 200,
         shutil.rmtree(target)
     target.mkdir(parents=True)
     text, past = _calendar(now, rng, events, interviews)
-    (target / "calendar.ics").write_text(text, encoding="ascii", newline="")
+    scratch_account(target, text, account="bench")
     counts = _mail(target / "Maildir", now, rng, messages, past)
-    (target / "config.toml").write_text(CONFIG, encoding="utf-8")
     drafts = sorted(p.name for p in (target / "Maildir" / ".Drafts" / "cur").iterdir())
     meta = {
         "now": now.isoformat(), "seed": seed, "events": text.count("BEGIN:VEVENT"),

@@ -18,7 +18,7 @@ from .engine import Engine
 Echo = Callable[[str], None]
 
 _CONFIG = """\
-# The demo's configuration: a local calendar file and a local Maildir.
+# A local calendar file and a local Maildir, in this folder.
 [me]
 name = "Alex Rivera"
 email = "alex.rivera@example.org"
@@ -26,15 +26,16 @@ signature = "Alex Rivera\\n+1 555 0100\\nlinkedin.com/in/alexrivera"
 timezone = "America/New_York"
 
 [timing]
-# Every hour counts as working time here, so the demo never waits for Monday.
+# Every hour counts as working time here, so a status check never waits for Monday.
 working_days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
 working_hours = "00:00-24:00"
 
 [daemon]
 state_dir = "state"
+log_level = "{log_level}"
 
 [[accounts]]
-name = "demo"
+name = "{account}"
 provider = "local"
 calendar = "calendar.ics"
 maildir = "Maildir"
@@ -113,19 +114,29 @@ END:VEVENT""",
     return text.replace("\n", "\r\n")
 
 
-def setup(folder: Path, now: datetime) -> Path:
-    """Create the scratch folder's files unless they are there; returns the config path."""
+def scratch_account(folder: Path, calendar: str, *, account: str = "demo",
+                    log_level: str = "INFO") -> Path:
+    """A config naming ``folder``'s calendar.ics and Maildir++; returns the config path.
+
+    Files already there are kept (the demo, the crash test and the benchmark share this).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     config = folder / "config.toml"
     if not config.exists():
-        config.write_text(_CONFIG, encoding="utf-8")
-    calendar = folder / "calendar.ics"
-    if not calendar.exists():
-        calendar.write_text(_ics(now), encoding="utf-8", newline="")
+        config.write_text(_CONFIG.format(account=account, log_level=log_level),
+                          encoding="utf-8")
+    ics = folder / "calendar.ics"
+    if not ics.exists():
+        ics.write_text(calendar, encoding="utf-8", newline="")
     for sub in ("", ".Sent", ".Drafts"):
         for leaf in ("cur", "new", "tmp"):
             (folder / "Maildir" / sub / leaf).mkdir(parents=True, exist_ok=True)
     return config
+
+
+def setup(folder: Path, now: datetime) -> Path:
+    """The demo's scratch folder, its calendar made relative to ``now`` the first time."""
+    return scratch_account(folder, _ics(now))
 
 
 def run_demo(folder: Path | None, echo: Echo, now: datetime | None = None) -> int:

@@ -25,6 +25,7 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 
 from daemon.config import load_config
+from daemon.demo import scratch_account
 from daemon.state import Store
 
 MARKER = "X-Interview-Followup"
@@ -32,28 +33,6 @@ KILLS = 50
 MAX_ATTEMPTS = 200  # runs that finish before their kill do not count
 SEED = 20240611
 
-CONFIG = """\
-[me]
-name = "Alex Rivera"
-email = "alex.rivera@example.org"
-signature = "Alex Rivera"
-timezone = "America/New_York"
-
-[timing]
-# Every hour is working time, so the status check is due whatever the day.
-working_days = ["Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-working_hours = "00:00-24:00"
-
-[daemon]
-state_dir = "state"
-log_level = "WARNING"
-
-[[accounts]]
-name = "home"
-provider = "local"
-calendar = "calendar.ics"
-maildir = "Maildir"
-"""
 
 # (company, domain, interviewers, hours ago the interview ended); one company each,
 # so no interview counts as an answer to another (rule 6).
@@ -96,13 +75,7 @@ def _ics(now: datetime) -> str:
 
 
 def _scenario(folder: Path, now: datetime) -> Path:
-    folder.mkdir(parents=True)
-    (folder / "config.toml").write_text(CONFIG, encoding="utf-8")
-    (folder / "calendar.ics").write_text(_ics(now), encoding="utf-8", newline="")
-    for sub in ("", ".Sent", ".Drafts"):
-        for leaf in ("cur", "new", "tmp"):
-            (folder / "Maildir" / sub / leaf).mkdir(parents=True)
-    return folder / "config.toml"
+    return scratch_account(folder, _ics(now), account="home", log_level="WARNING")
 
 
 def _command() -> list[str]:
