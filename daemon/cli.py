@@ -251,8 +251,10 @@ def done(ctx: click.Context, ident: str) -> None:
 # -- auth, doctor, demo ----------------------------------------------------
 @cli.command()
 @click.argument("account")
+@click.option("--no-browser", is_flag=True,
+              help="Print the address to open instead of starting a browser (e.g. over SSH).")
 @click.pass_context
-def auth(ctx: click.Context, account: str) -> None:
+def auth(ctx: click.Context, account: str, no_browser: bool) -> None:
     """Authorise a Google or Microsoft account (tokens go to the system keyring)."""
     config = _config(ctx)
     entry = next((a for a in config.accounts if a.name == account), None)
@@ -261,6 +263,28 @@ def auth(ctx: click.Context, account: str) -> None:
         raise UsageError(f"no account named {account!r} in the config (accounts: {names})")
     if entry.provider == "local":
         click.echo(f"Account {account!r} is local (files on this machine): nothing to authorise.")
+        return
+    if entry.provider == "google":
+        from providers.errors import ProviderError
+        from providers.google_auth import SCOPES, ClientSecretsError, authorize
+
+        if not entry.options.get("client_secrets"):
+            raise UsageError(f"account {account!r} has no client_secrets (see docs/google.md)")
+        try:
+            creds = authorize(account, Path(entry.options["client_secrets"]),
+                              open_browser=not no_browser, echo=click.echo)
+        except ClientSecretsError as exc:
+            raise UsageError(str(exc)) from None
+        except ProviderError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        with _store(config) as store:
+            was_paused = account in store.paused()
+            store.resume(account)
+        granted = sorted(s.rsplit("/", 1)[-1] for s in creds.granted_scopes or SCOPES)
+        click.echo(f"Authorised {account!r} (Google): granted {', '.join(granted)}; the "
+                   "credentials are in the system keyring."
+                   + (" The account is no longer paused." if was_paused else ""))
         return
     raise UsageError(f"provider {entry.provider!r} cannot be authorised by this version")
 

@@ -31,6 +31,8 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # config never imports an SDK.
 PROVIDER_KEYS: dict[str, dict[str, tuple[type, bool]]] = {
     "local": {"calendar": (str, True), "maildir": (str, True), "endpoint": (str, False)},
+    "google": {"client_secrets": (str, True), "calendars": (list, False),
+               "endpoint": (str, False)},
 }
 
 
@@ -382,8 +384,20 @@ class _Checker:
                 options[key] = self.get(entry, f"{where}.{key}", kind, None)
             if provider == "local":
                 self._local_paths(where, options)
+            elif provider == "google":
+                self._google_options(where, options)
             result.append(AccountConfig(name=name, provider=provider, options=options))
         return tuple(result)
+
+    def _google_options(self, where: str, options: dict[str, Any]) -> None:
+        if isinstance(options.get("client_secrets"), str):
+            options["client_secrets"] = self.path(options["client_secrets"])
+            if not options["client_secrets"].is_file():
+                self.problem(f"{where}.client_secrets", f"file not found: "
+                             f"{options['client_secrets']} (the OAuth client JSON you downloaded)")
+        if options.get("calendars") == []:
+            self.problem(f"{where}.calendars", "at least one calendar id is needed "
+                         "(\"primary\" is your main calendar)")
 
     def _local_paths(self, where: str, options: dict[str, Any]) -> None:
         if isinstance(options.get("calendar"), str):

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from .config import Config
+from .config import AccountConfig, Config
 
 Echo = Callable[[str], None]
+Report = Callable[..., None]  # report(name, problem or None, detail="")
 
 
 def run_checks(config: Config, echo: Echo) -> bool:
@@ -50,7 +51,7 @@ def run_checks(config: Config, echo: Echo) -> bool:
             report("keyring", hint if needs_keyring else None,
                    "" if needs_keyring else "none (only Google/Microsoft accounts need one)")
         else:
-            report("keyring", None, type(backend).__name__)
+            report("keyring", None, str(getattr(backend, "name", type(backend).__name__)))
     except Exception as exc:
         report("keyring", f"cannot load keyring: {exc}" if needs_keyring else None, "unusable")
 
@@ -62,6 +63,8 @@ def run_checks(config: Config, echo: Echo) -> bool:
     now = system_clock()
     for entry in config.accounts:
         name = f"account {entry.name} ({entry.provider})"
+        if entry.provider == "google" and not _google_checks(entry, report):
+            continue  # the access check below would only repeat the problem
         try:
             account = open_account(entry, config)
             try:
@@ -76,3 +79,32 @@ def run_checks(config: Config, echo: Echo) -> bool:
         except Exception as exc:
             report(name, str(exc))
     return ok
+
+
+def _google_checks(entry: AccountConfig, report: Report) -> bool:
+    """Token stored, refreshable, scopes granted: one line each; False when one failed."""
+    from providers import google_auth, secrets
+    from providers.errors import ProviderError
+
+    name, how = f"account {entry.name} token", f"run: followup auth {entry.name}"
+    try:
+        if secrets.get_secret(entry.name) is None:
+            report(name, f"nothing stored in the keyring; {how}")
+            return False
+    except ProviderError as exc:
+        report(name, str(exc))
+        return False
+    report(name, None, "stored in the system keyring")
+    try:
+        creds = google_auth.load_credentials(entry.name, force_refresh=True)
+    except ProviderError as exc:
+        report(f"account {entry.name} refresh", str(exc))
+        return False
+    report(f"account {entry.name} refresh", None, "Google issued a new access token")
+    granted = google_auth.granted_scopes(creds, entry.options.get("endpoint"))
+    missing = sorted(set(google_auth.SCOPES) - granted)
+    short = ", ".join(sorted(s.rsplit("/", 1)[-1] for s in granted)) or "none"
+    report(f"account {entry.name} scopes",
+           f"not granted: {', '.join(missing)}; {how} and allow every permission"
+           if missing else None, short)
+    return not missing

@@ -534,7 +534,8 @@ class Engine:
 
     def _reconcile(self, account: Account, claim: DraftRow) -> bool:
         """A claim without a result: did the draft reach the mailbox before a crash?"""
-        found = account.mailbox.find_marker(claim.marker)
+        found = account.mailbox.find_marker(claim.marker, subject=claim.subject,
+                                            since=claim.claimed_at)
         if not found:
             log.info("draft %s was claimed but never written", claim.marker)
             return False

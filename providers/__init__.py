@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 
 REGISTRY: dict[str, str] = {
     "local": "providers.local",
+    "google": "providers.google",
 }
 
 

@@ -173,8 +173,13 @@ class Mailbox(ABC):
         """
 
     @abstractmethod
-    def find_marker(self, marker: str) -> list[DraftRef]:
-        """Drafts and sent messages carrying ``marker``. :raises: ProviderError."""
+    def find_marker(self, marker: str, *, subject: str = "",
+                    since: datetime | None = None) -> list[DraftRef]:
+        """Drafts and sent messages carrying ``marker``. :raises: ProviderError.
+
+        ``subject`` and ``since`` (the claim's subject and time) let a backend whose
+        service may drop custom headers fall back to matching subject and recipient.
+        """
 
 
 @dataclass

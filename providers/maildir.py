@@ -170,7 +170,9 @@ class MaildirMailbox(Mailbox):
             raise self._unavailable(path, exc.strerror or str(exc)) from None
         return result
 
-    def find_marker(self, marker: str) -> list[DraftRef]:
+    def find_marker(self, marker: str, *, subject: str = "",
+                    since: datetime | None = None) -> list[DraftRef]:
+        # Files keep every header: the marker alone decides.
         self._require_root()
         found: list[DraftRef] = []
         for folder, base in MARKER_FOLDERS:

@@ -180,7 +180,8 @@ class MemoryMailbox(Mailbox):
             raise Crash("died after the draft was stored, before the state recorded it")
         return ref
 
-    def find_marker(self, marker: str) -> list[DraftRef]:
+    def find_marker(self, marker: str, *, subject: str = "",
+                    since: datetime | None = None) -> list[DraftRef]:
         self.calls.append("find_marker")
         return [
             DraftRef(m.id, m.folder, m.thread_id, m.message_id)

@@ -1,0 +1,255 @@
+"""Calls to Google APIs: credentials, clients built on first use, retries, error translation.
+
+Used by the "google" provider (:mod:`providers.google`, :mod:`providers.gmail`);
+every Google or transport exception is translated here, at one place::
+
+    401 after the library's own refresh, RefreshError (invalid_grant ...),
+    403 insufficient scopes                          -> AuthExpired (the account pauses)
+    429, 403 rateLimitExceeded/userRateLimitExceeded -> retried, Retry-After honoured,
+                                                        then RateLimited
+    403 dailyLimitExceeded/quotaExceeded             -> RateLimited at once
+    5xx, dropped connections, socket/httplib2 errors -> retried, then ProviderUnavailable
+    other 4xx                                        -> ProviderUnavailable naming the method
+
+Retries back off exponentially with jitter from a base of 1 s, at most
+:attr:`Retry.tries` attempts. Testing knob: ``FOLLOWUP_GOOGLE_RETRY_BASE``
+(seconds) lowers that base for test runs against a fake server; it is not a
+user setting.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httplib2
+from google.auth.exceptions import RefreshError, TransportError
+from googleapiclient.errors import HttpError
+
+from .errors import AuthExpired, ProviderError, ProviderUnavailable, RateLimited
+
+logger = logging.getLogger(__name__)
+
+# With api_endpoint set the client drops the discovery document's rootUrl + servicePath.
+SERVICE_PATHS = {"calendar": "calendar/v3/", "gmail": ""}
+RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
+QUOTA_REASONS = frozenset({"dailyLimitExceeded", "quotaExceeded"})
+SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
+# Connection-level failures: worth another try (httplib2 already retried a stale
+# connection once by itself). A garbled body is one too.
+TRANSIENT = (OSError, http.client.HTTPException, httplib2.HttpLib2Error, TransportError,
+             json.JSONDecodeError)
+
+CredentialsLoader = Callable[[str], Any]
+
+
+@dataclass
+class Retry:
+    """How often and how patiently a failed request is tried again."""
+
+    tries: int = 5
+    base: float = 1.0  # the first backoff delay; doubled each time
+    cap: float = 30.0  # no single backoff is longer
+    max_wait: float = 60.0  # a longer Retry-After ends the attempt: next cycle instead
+    sleep: Callable[[float], None] = time.sleep
+    rng: Callable[[], float] = random.random
+
+    @classmethod
+    def from_env(cls) -> Retry:
+        raw = os.environ.get("FOLLOWUP_GOOGLE_RETRY_BASE", "")
+        try:
+            return cls(base=max(0.0, float(raw))) if raw else cls()
+        except ValueError:
+            logger.warning("ignoring FOLLOWUP_GOOGLE_RETRY_BASE=%r: not a number", raw)
+            return cls()
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential with "equal jitter": half the delay fixed, half random."""
+        delay = min(self.cap, self.base * 2**attempt)
+        return delay / 2 + self.rng() * delay / 2
+
+
+class ExpectedStatus(Exception):
+    """An HTTP status the caller handles itself (404 on history, 410 on a sync token)."""
+
+    def __init__(self, status: int) -> None:
+        self.status = status
+        super().__init__(f"HTTP {status}")
+
+
+@dataclass(frozen=True)
+class _Failure:
+    why: str
+    rate: bool  # a rate limit (ends as RateLimited) rather than an outage
+    retry_after: float | None = None
+
+
+class GoogleApi:
+    """One account's credentials and API clients, and the one place calls are made."""
+
+    def __init__(self, account: str, endpoint: str | None = None, *,
+                 retry: Retry | None = None, credentials: CredentialsLoader | None = None,
+                 timeout: float = 30.0) -> None:
+        self.account = account
+        self.endpoint = endpoint.rstrip("/") + "/" if endpoint else None
+        self.retry = retry or Retry.from_env()
+        self._load = credentials
+        self._timeout = timeout
+        self._creds: Any = None
+        self._http: Any = None
+        self._services: dict[str, Any] = {}
+
+    def calendar(self) -> Any:
+        return self._service("calendar", "v3")
+
+    def gmail(self) -> Any:
+        return self._service("gmail", "v1")
+
+    def _service(self, name: str, version: str) -> Any:
+        if name not in self._services:
+            import google_auth_httplib2
+            from googleapiclient.discovery import build
+
+            if self._creds is None:
+                if self._load is None:
+                    from .google_auth import load_credentials
+
+                    self._load = load_credentials
+                self._creds = self._load(self.account)
+                self._http = google_auth_httplib2.AuthorizedHttp(
+                    self._creds, http=httplib2.Http(timeout=self._timeout))
+            options = ({"api_endpoint": self.endpoint + SERVICE_PATHS[name]}
+                       if self.endpoint else None)
+            self._services[name] = build(name, version, http=self._http, static_discovery=True,
+                                         cache_discovery=False, client_options=options)
+        return self._services[name]
+
+    def call(self, method: str, request: Callable[[], Any], *,
+             expect: tuple[int, ...] = ()) -> Any:
+        """``request()`` (one API call), retried on rate limits and outages.
+
+        A status in ``expect`` is raised as :class:`ExpectedStatus` for the caller.
+        :raises: AuthExpired, RateLimited, ProviderUnavailable.
+        """
+        attempt = 0
+        while True:
+            try:
+                return request()
+            except HttpError as exc:
+                status = int(exc.resp.status)
+                if status in expect:
+                    raise ExpectedStatus(status) from None
+                failure = self._http_failure(method, status, exc)
+            except RefreshError as exc:
+                if not exc.retryable:
+                    from .google_auth import refresh_error
+
+                    logger.warning("account %s: Google refused the stored token (%s)",
+                                   self.account, _refresh_error(exc))
+                    raise refresh_error(self.account, exc) from None
+                failure = _Failure("token refresh failed", rate=False)
+            except TRANSIENT as exc:
+                failure = _Failure(f"{type(exc).__name__}: {exc}".strip(": "), rate=False)
+            attempt += 1
+            wait = (failure.retry_after if failure.retry_after is not None
+                    else self.retry.backoff(attempt - 1))
+            if failure.rate and wait > self.retry.max_wait:
+                raise RateLimited(self.account, wait)
+            if attempt >= self.retry.tries:
+                if failure.rate:
+                    raise RateLimited(self.account, failure.retry_after)
+                raise ProviderUnavailable(self.account, f"{method}: {failure.why} "
+                                          f"({attempt} attempts)")
+            logger.info("account %s: %s: %s; trying again in %.1fs (%d of %d)", self.account,
+                        method, failure.why, wait, attempt + 1, self.retry.tries)
+            self.retry.sleep(wait)
+
+    def _http_failure(self, method: str, status: int, exc: HttpError) -> _Failure:
+        reason = _error_reason(exc)
+        retry_after = _retry_after(exc.resp)
+        if status == 401:
+            raise AuthExpired(self.account) from None
+        if status == 429 or (status == 403 and reason in RATE_REASONS):
+            return _Failure(f"HTTP {status} {reason}".strip(), rate=True, retry_after=retry_after)
+        if status == 403 and reason in QUOTA_REASONS:
+            raise RateLimited(self.account, retry_after)
+        if status == 403 and reason in SCOPE_REASONS:
+            raise AuthExpired(self.account, f"run: followup auth {self.account} "
+                              "(and allow every permission it asks for)")
+        if status >= 500:
+            return _Failure(f"HTTP {status}", rate=False, retry_after=retry_after)
+        raise ProviderUnavailable(self.account, f"{method}: HTTP {status} {reason}".strip())
+
+    def pages(self, method: str, request: Callable[[str | None], Any], *,
+              expect: tuple[int, ...] = ()) -> Iterator[dict[str, Any]]:
+        """Every page of a list call; ``request(page_token)`` builds one page's request."""
+        token: str | None = None
+        while True:
+            def one(at: str | None = token) -> Any:
+                return request(at).execute()
+
+            page: dict[str, Any] = self.call(method, one, expect=expect)
+            yield page
+            token = page.get("nextPageToken")
+            if not token:
+                return
+
+    def save(self) -> None:
+        """Write a refreshed token back to the keyring; never fails the cycle."""
+        if self._creds is None:
+            return
+        from .google_auth import save_if_changed
+
+        try:
+            save_if_changed(self.account, self._creds)
+        except ProviderError as exc:
+            logger.warning("%s (the refreshed token was not saved)", exc)
+
+    def close(self) -> None:
+        self.save()
+        if self._http is not None:
+            self._http.close()
+
+
+def _error_reason(exc: HttpError) -> str:
+    """The machine-readable reason in a Google error body ('' when there is none)."""
+    try:
+        error = json.loads(exc.content.decode("utf-8"))["error"]
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError):
+        return ""
+    if not isinstance(error, dict):
+        return ""
+    for item in [*(error.get("errors") or []), *(error.get("details") or [])]:
+        if isinstance(item, dict) and item.get("reason"):
+            return str(item["reason"])
+    return str(error.get("status") or "")
+
+
+def _retry_after(resp: Any) -> float | None:
+    value = resp.get("retry-after") if hasattr(resp, "get") else None
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:  # the HTTP-date form
+            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+def _refresh_error(exc: RefreshError) -> str:
+    """The OAuth error code ('invalid_grant'); never the token or the whole response."""
+    data = exc.args[1] if len(exc.args) > 1 else None
+    if isinstance(data, dict) and data.get("error"):
+        return str(data["error"])
+    return type(exc).__name__
