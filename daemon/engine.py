@@ -1,8 +1,8 @@
 """One cycle of the service: read calendars and mailboxes, decide, write due drafts.
 
-The rules are pure functions in detect/people/infer/replies/lifecycle; this
-module is the thin edge that feeds them provider data and the state, and
-writes drafts under the claim protocol of rule 5.
+The rules are pure functions in detect/people/infer/replies/lifecycle;
+calendar_sync and mail_sync record what the providers report; this module runs
+the cycle and writes drafts under the claim protocol of rule 5.
 """
 
 from __future__ import annotations
@@ -10,45 +10,30 @@ from __future__ import annotations
 import hashlib
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
-from providers.base import (
-    Account,
-    Address,
-    CalendarChanges,
-    Event,
-    Folder,
-    MailMessage,
-    ReplyTo,
-)
+from providers.base import Account, Address, ReplyTo
 from providers.errors import AuthExpired, ProviderError
 
 from . import lifecycle
+from .calendar_sync import CalendarSync
 from .clock import Clock, system_clock
 from .config import Config
-from .detect import classify
-from .infer import infer
-from .lifecycle import STATUS_CHECK, THANK_YOU
+from .lifecycle import EVERYONE, NOBODY, STATUS_CHECK, THANK_YOU
+from .mail_sync import MailSync
 from .mime import build_message
-from .people import Recipient, main_contact, who_gets_a_note
-from .replies import is_answer
+from .people import Recipient
 from .state import DraftRow, Interview, Person, Store
 from .templates import DraftFacts, RenderedDraft, natural, render
 
 log = logging.getLogger(__name__)
 
 HORIZON = timedelta(days=60)  # how far ahead interviews are tracked
-NOBODY = "nobody"  # the recipient part of a marker for a draft with an empty To
-EVERYONE = "all"  # ... for one shared draft to every interviewer
 
 
 def lookback(config: Config) -> timedelta:
     """How far back calendars and mailboxes are read: long enough for a status check."""
     return config.timing.status_check_after + config.timing.thank_you_window + timedelta(days=7)
-
-
-def interview_id(account: str, event_uid: str) -> str:
-    return hashlib.sha256(f"{account}\0{event_uid}".encode()).hexdigest()[:8]
 
 
 @dataclass(frozen=True)
@@ -72,15 +57,6 @@ class CycleReport:
 
 
 @dataclass(frozen=True)
-class _Waiting:
-    interview: Interview
-    people: set[str]
-    threads: set[str]
-    message_ids: set[str]
-    status_check_written: bool
-
-
-@dataclass(frozen=True)
 class PlannedDraft:
     kind: str
     marker: str
@@ -100,6 +76,8 @@ class Engine:
         # When each account's calendar was last read successfully: a cancellation first
         # seen after an interview's start counts only if the event was seen alive then.
         self._calendar_seen: dict[str, datetime] = {}
+        self.calendar = CalendarSync(store, config)
+        self.mail = MailSync(store, config, clock)
 
     @classmethod
     def open(cls, config: Config, *, dry_run: bool = False, clock: Clock = system_clock,
@@ -187,120 +165,9 @@ class Engine:
         if changes.unchanged:
             return
         with self.store.transaction() as conn:
-            for event in changes.events:
-                try:
-                    self._apply_event(account.name, event, now, seen)
-                except Exception:  # a bad event is logged; the others go on
-                    log.exception("account %s: event %s could not be handled",
-                                  account.name, event.uid)
-            self._apply_removed(account.name, changes, start, now, seen)
+            self.calendar.apply(account.name, changes, start, now, seen)
             self.store.set_checkpoint(conn, account.name, "calendar", changes.checkpoint)
             self.store.set_checkpoint(conn, account.name, "calendar_seen", now.isoformat())
-
-    def _apply_event(self, account: str, event: Event, now: datetime,
-                     seen: datetime | None) -> None:
-        decision = classify(event, self.config)
-        existing = self.store.interview_by_event(account, event.uid)
-        if existing is None:
-            if not decision.is_interview:
-                log.debug("event %s: not an interview (%s)", event.uid, decision.reason)
-                return
-            iv = self._new_interview(account, event, now)
-            log.info("event %s: interview %s detected (%s)", event.uid, iv.id, decision.reason)
-            self._later_interview_answers(iv)
-            self.store.save_interview(self.store.conn, iv)
-            return
-        if existing.closed:
-            return
-        changed = False
-        if (existing.start, existing.end) != (_utc(event.start), _utc(event.end)):
-            log.info("interview %s moved to %s", existing.id, event.start.isoformat())
-            existing.start, existing.end = _utc(event.start), _utc(event.end)
-            changed = True
-        if not decision.is_interview:
-            if not _happened(existing, now, seen):
-                # Cancelled, declined or untagged before it happened: no drafts (rule 8).
-                existing.closed, existing.closed_reason = "cancelled", decision.reason
-            elif not event.cancelled:
-                # Tagged #nofollowup (or untagged) afterwards: the user's wish to stop.
-                existing.closed, existing.closed_reason = "skipped", decision.reason
-            if existing.closed:
-                log.info("interview %s: %s; no more drafts", existing.id, decision.reason)
-            # else: a scheduling tool cancelled a past invite while tidying up: carry on.
-        elif now < existing.end and self._add_recipients(existing, event):
-            changed = True
-        if changed or existing.closed:
-            self.store.save_interview(self.store.conn, existing)
-
-    def _add_recipients(self, iv: Interview, event: Event) -> bool:
-        """Interviewers added before the interview ends join the snapshot; none leave it."""
-        facts = infer(event, self.config)
-        recipients, _ = who_gets_a_note(event, self.config, facts.interviewer_names)
-        known = {r["email"] for r in iv.snapshot["recipients"]}
-        added = [{"email": r.email, "name": r.name} for r in recipients if r.email not in known]
-        if not added or self.store.drafts(iv.id):
-            return False
-        iv.snapshot["recipients"].extend(added)
-        if iv.snapshot.get("main_contact") is None:
-            contact = main_contact(event, recipients, self.config)
-            if contact:
-                iv.snapshot["main_contact"] = {"email": contact.email, "name": contact.name}
-        return True
-
-    def _apply_removed(self, account: str, changes: CalendarChanges, start: datetime,
-                       now: datetime, seen: datetime | None) -> None:
-        removed = set(changes.removed)
-        if changes.complete:
-            present = {e.uid for e in changes.events}
-            removed |= {
-                iv.event_uid for iv in self.store.interviews(account, open_only=True)
-                if iv.event_uid not in present and iv.end >= start
-            }
-        for uid in removed:
-            iv = self.store.interview_by_event(account, uid)
-            # Deleted before it happened: cancelled. Deleted afterwards (scheduling
-            # tools tidy up): the snapshot keeps the notes going (rule 3).
-            if iv and not iv.closed and not _happened(iv, now, seen):
-                iv.closed, iv.closed_reason = "cancelled", "event deleted"
-                log.info("interview %s: event deleted before it started; no drafts", iv.id)
-                self.store.save_interview(self.store.conn, iv)
-
-    def _new_interview(self, account: str, event: Event, now: datetime) -> Interview:
-        facts = infer(event, self.config)
-        recipients, how = who_gets_a_note(event, self.config, facts.interviewer_names)
-        contact = main_contact(event, recipients, self.config)
-        snapshot = {
-            "recipients": [{"email": r.email, "name": r.name} for r in recipients],
-            "recipients_from": how,
-            "main_contact": {"email": contact.email, "name": contact.name} if contact else None,
-            "interviewer_names": list(facts.interviewer_names),
-            "discussed": list(facts.discussed),
-            "concerns": list(facts.concerns),
-            "strengths": list(facts.strengths),
-        }
-        return Interview(
-            id=interview_id(account, event.uid), account=account, event_uid=event.uid,
-            title=event.title[:500], start=_utc(event.start), end=_utc(event.end),
-            company=facts.company,
-            company_domain=facts.company_domain, role=facts.role, snapshot=snapshot,
-            detected_at=now,
-        )
-
-    def _later_interview_answers(self, new: Interview) -> None:
-        """A later interview with the same company answers the earlier one (rule 6)."""
-        for iv in self.store.interviews(new.account, open_only=True):
-            same = (new.company_domain and iv.company_domain == new.company_domain) or (
-                new.company and iv.company.lower() == new.company.lower()
-            )
-            if not same or iv.id == new.id:
-                continue
-            if iv.end <= new.start and iv.answered_at is None:
-                self._mark_answered(iv, new.detected_at or new.start,
-                                    f"a later interview ({new.id}) was scheduled")
-            elif new.end <= iv.start and new.answered_at is None:
-                # Seen in the same read as its successor (a first run): answered already.
-                new.answered_at = new.detected_at or iv.start
-                new.answered_by = f"a later interview ({iv.id}) was scheduled"
 
     # -- mail ----------------------------------------------------------------
     def _sync_mail(self, account: Account, report: CycleReport) -> None:
@@ -312,77 +179,8 @@ class Engine:
         if not batch.messages and batch.checkpoint == checkpoint:
             return  # the idle cycle writes nothing
         with self.store.transaction() as conn:
-            if batch.messages:
-                # Sent first, so a reply in the thank-you's thread is recognised in one batch.
-                sent = [m for m in batch.messages if m.folder is Folder.SENT]
-                inbox = [m for m in batch.messages if m.folder is Folder.INBOX]
-                if sent:
-                    unsent = [d for d in self.store.drafts(account=account.name)
-                              if d.state == "created" and d.sent_at is None]
-                    for msg in sent:
-                        self._match_sent(msg, unsent)
-                if inbox:
-                    waiting = self._waiting(account.name)
-                    for msg in inbox:
-                        self._match_answer(msg, waiting, report)
+            self.mail.apply(account.name, batch, report.notices)
             self.store.set_checkpoint(conn, account.name, "mail", batch.checkpoint)
-
-    def _match_sent(self, msg: MailMessage, unsent: list[DraftRow]) -> None:
-        draft = next((d for d in unsent if msg.marker and d.marker == msg.marker), None)
-        if draft is None:
-            # Some clients drop unknown headers on send: match subject and recipient instead.
-            to = {a.email for a in (*msg.to, *msg.cc)}
-            draft = next(
-                (d for d in unsent if _same_subject(d.subject, msg.subject)
-                 and (d.recipient in to or d.recipient in (NOBODY, EVERYONE))),
-                None,
-            )
-        if draft is None:
-            return
-        unsent.remove(draft)
-        sent_at = msg.date or self.clock()
-        self.store.record_sent(self.store.conn, draft.marker, sent_at, msg.message_id,
-                               list(msg.references), msg.thread_id, msg.id)
-        log.info("interview %s: %s was sent", draft.interview_id, draft.kind.replace("_", "-"))
-
-    def _waiting(self, account: str) -> list[_Waiting]:
-        """Open, unanswered interviews with what identifies an answer to each."""
-        result = []
-        for iv in self.store.interviews(account, open_only=True):
-            if iv.answered_at is not None:
-                continue
-            drafts = self.store.drafts(iv.id)
-            people = {p.email for p in iv.recipients if p.email}
-            if iv.main_contact and iv.main_contact.email:
-                people.add(iv.main_contact.email)
-            threads = {t for d in drafts for t in (d.sent_thread_id, d.thread_id) if t}
-            ids = {i for d in drafts for i in (d.sent_message_id, d.message_id) if i}
-            late = any(d.kind == STATUS_CHECK for d in drafts)
-            result.append(_Waiting(iv, people, threads, ids, late))
-        return result
-
-    def _match_answer(self, msg: MailMessage, waiting: list[_Waiting],
-                      report: CycleReport) -> None:
-        for w in list(waiting):
-            iv = w.interview
-            if not is_answer(msg, started_at=iv.start, people=w.people,
-                             company_domain=iv.company_domain, thread_ids=w.threads,
-                             message_ids=w.message_ids, config=self.config):
-                continue
-            waiting.remove(w)
-            sender = msg.sender.email if msg.sender else "unknown sender"
-            if w.status_check_written:
-                iv.answered_late = True
-                text = (f"interview {iv.id} ({iv.company or iv.title}): {sender} answered after "
-                        "the status-check draft was written; check your drafts before sending it")
-                log.warning("%s", text)
-                report.notices.append(text)
-            self._mark_answered(iv, msg.date or self.clock(), f"message from {sender}")
-
-    def _mark_answered(self, iv: Interview, when: datetime, why: str) -> None:
-        iv.answered_at, iv.answered_by = when, why
-        log.info("interview %s answered: %s", iv.id, why)
-        self.store.save_interview(self.store.conn, iv)
 
     # -- drafts --------------------------------------------------------------
     def _act(self, account: Account, interview_id: str, report: CycleReport) -> None:
@@ -553,12 +351,6 @@ class Engine:
                             location)
 
 
-def _happened(iv: Interview, now: datetime, seen: datetime | None) -> bool:
-    """Whether the interview took place as far as we know: it has started, and its event
-    was seen alive after the start (not only cancelled while we were not looking)."""
-    return now >= iv.start and seen is not None and seen >= iv.start
-
-
 def _obsolete(iv: Interview | None, claim: DraftRow, now: datetime, config: Config) -> str:
     """Why a draft claimed before a crash should no longer be written ("" if it should)."""
     if iv is None:
@@ -572,20 +364,7 @@ def _obsolete(iv: Interview | None, claim: DraftRow, now: datetime, config: Conf
     return ""
 
 
-def _utc(moment: datetime) -> datetime:
-    # Due times are computed in UTC: wall-clock arithmetic in a zone is wrong across DST.
-    return moment.astimezone(UTC)
-
-
 def _recipient(planned: PlannedDraft) -> str:
     return planned.marker.rsplit("/", 1)[1]
 
 
-def _same_subject(a: str, b: str) -> bool:
-    def norm(s: str) -> str:
-        s = " ".join(s.split()).lower()
-        while s[:3] in ("re:", "fw:") or s[:4] == "fwd:":
-            s = s.split(":", 1)[1].strip()
-        return s
-
-    return bool(a) and norm(a) == norm(b)

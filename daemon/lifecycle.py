@@ -10,6 +10,8 @@ from .state import DraftRow, Interview
 
 THANK_YOU = "thank_you"
 STATUS_CHECK = "status_check"
+NOBODY = "nobody"  # the recipient part of a marker for a draft with an empty To
+EVERYONE = "all"  # ... for one shared draft to every interviewer
 
 
 @dataclass(frozen=True)

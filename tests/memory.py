@@ -20,9 +20,10 @@ from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
 
+from daemon.calendar_sync import interview_id
 from daemon.clock import ManualClock
 from daemon.config import Config, parse_config
-from daemon.engine import CycleReport, Engine, interview_id
+from daemon.engine import CycleReport, Engine
 from daemon.mime import MARKER_HEADER
 from daemon.state import Store
 from providers.base import (

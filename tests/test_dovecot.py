@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from daemon.calendar_sync import interview_id
 from daemon.clock import ManualClock
 from daemon.config import Config, parse_config
-from daemon.engine import Engine, interview_id
+from daemon.engine import Engine
 from tests.dovecot import Dovecot, DovecotUnavailable, start
 
 ME = "alex.rivera@example.org"

@@ -1,0 +1,120 @@
+"""New mail into the state: sent thank-you notes (for threading and timing) and answers.
+
+Rule 6 (what counts as an answer) is ``replies.is_answer``; this module feeds it the
+interviews still waiting and records what it finds.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+
+from providers.base import Folder, MailMessage, MessageBatch
+
+from .clock import Clock
+from .config import Config
+from .lifecycle import EVERYONE, NOBODY, STATUS_CHECK
+from .replies import is_answer
+from .state import DraftRow, Interview, Store
+
+log = logging.getLogger(__name__)
+
+
+def mark_answered(store: Store, iv: Interview, when: datetime, why: str) -> None:
+    iv.answered_at, iv.answered_by = when, why
+    log.info("interview %s answered: %s", iv.id, why)
+    store.save_interview(store.conn, iv)
+
+
+@dataclass(frozen=True)
+class _Waiting:
+    interview: Interview
+    people: set[str]
+    threads: set[str]
+    message_ids: set[str]
+    status_check_written: bool
+
+
+class MailSync:
+    def __init__(self, store: Store, config: Config, clock: Clock) -> None:
+        self.store = store
+        self.config = config
+        self.clock = clock
+
+    def apply(self, account: str, batch: MessageBatch, notices: list[str]) -> None:
+        """Record ``batch`` (inside the caller's transaction); late answers go to ``notices``."""
+        # Sent first, so a reply in the thank-you's thread is recognised in one batch.
+        sent = [m for m in batch.messages if m.folder is Folder.SENT]
+        inbox = [m for m in batch.messages if m.folder is Folder.INBOX]
+        if sent:
+            unsent = [d for d in self.store.drafts(account=account)
+                      if d.state == "created" and d.sent_at is None]
+            for msg in sent:
+                self._match_sent(msg, unsent)
+        if inbox:
+            waiting = self._waiting(account)
+            for msg in inbox:
+                self._match_answer(msg, waiting, notices)
+
+    def _match_sent(self, msg: MailMessage, unsent: list[DraftRow]) -> None:
+        draft = next((d for d in unsent if msg.marker and d.marker == msg.marker), None)
+        if draft is None:
+            # Some clients drop unknown headers on send: match subject and recipient instead.
+            to = {a.email for a in (*msg.to, *msg.cc)}
+            draft = next(
+                (d for d in unsent if _same_subject(d.subject, msg.subject)
+                 and (d.recipient in to or d.recipient in (NOBODY, EVERYONE))),
+                None,
+            )
+        if draft is None:
+            return
+        unsent.remove(draft)
+        sent_at = msg.date or self.clock()
+        self.store.record_sent(self.store.conn, draft.marker, sent_at, msg.message_id,
+                               list(msg.references), msg.thread_id, msg.id)
+        log.info("interview %s: %s was sent", draft.interview_id, draft.kind.replace("_", "-"))
+
+    def _waiting(self, account: str) -> list[_Waiting]:
+        """Open, unanswered interviews with what identifies an answer to each."""
+        result = []
+        for iv in self.store.interviews(account, open_only=True):
+            if iv.answered_at is not None:
+                continue
+            drafts = self.store.drafts(iv.id)
+            people = {p.email for p in iv.recipients if p.email}
+            if iv.main_contact and iv.main_contact.email:
+                people.add(iv.main_contact.email)
+            threads = {t for d in drafts for t in (d.sent_thread_id, d.thread_id) if t}
+            ids = {i for d in drafts for i in (d.sent_message_id, d.message_id) if i}
+            late = any(d.kind == STATUS_CHECK for d in drafts)
+            result.append(_Waiting(iv, people, threads, ids, late))
+        return result
+
+    def _match_answer(self, msg: MailMessage, waiting: list[_Waiting],
+                      notices: list[str]) -> None:
+        for w in list(waiting):
+            iv = w.interview
+            if not is_answer(msg, started_at=iv.start, people=w.people,
+                             company_domain=iv.company_domain, thread_ids=w.threads,
+                             message_ids=w.message_ids, config=self.config):
+                continue
+            waiting.remove(w)
+            sender = msg.sender.email if msg.sender else "unknown sender"
+            if w.status_check_written:
+                iv.answered_late = True
+                text = (f"interview {iv.id} ({iv.company or iv.title}): {sender} answered after "
+                        "the status-check draft was written; check your drafts before sending it")
+                log.warning("%s", text)
+                notices.append(text)
+            mark_answered(self.store, iv, msg.date or self.clock(), f"message from {sender}")
+
+
+def _same_subject(a: str, b: str) -> bool:
+    def norm(s: str) -> str:
+        s = " ".join(s.split()).lower()
+        while s[:3] in ("re:", "fw:") or s[:4] == "fwd:":
+            s = s.split(":", 1)[1].strip()
+        return s
+
+    return bool(a) and norm(a) == norm(b)
