@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .config import Config, default_config_path, load_config
+from .config import AccountConfig, Config, default_config_path, load_config
 from .errors import FollowupError, UsageError
 
 if TYPE_CHECKING:
@@ -253,8 +253,11 @@ def done(ctx: click.Context, ident: str) -> None:
 @click.argument("account")
 @click.option("--no-browser", is_flag=True,
               help="Print the address to open instead of starting a browser (e.g. over SSH).")
+@click.option("--browser", is_flag=True,
+              help="Microsoft: sign in through a browser on this machine instead of with a "
+                   "device code.")
 @click.pass_context
-def auth(ctx: click.Context, account: str, no_browser: bool) -> None:
+def auth(ctx: click.Context, account: str, no_browser: bool, browser: bool) -> None:
     """Authorise a Google or Microsoft account (tokens go to the system keyring)."""
     config = _config(ctx)
     entry = next((a for a in config.accounts if a.name == account), None)
@@ -286,7 +289,37 @@ def auth(ctx: click.Context, account: str, no_browser: bool) -> None:
                    "credentials are in the system keyring."
                    + (" The account is no longer paused." if was_paused else ""))
         return
+    if entry.provider == "microsoft":
+        _auth_microsoft(ctx, config, entry, browser=browser)
+        return
     raise UsageError(f"provider {entry.provider!r} cannot be authorised by this version")
+
+
+def _auth_microsoft(ctx: click.Context, config: Config, entry: AccountConfig, *,
+                    browser: bool) -> None:
+    """Device code by default (works over SSH), the browser with ``--browser``."""
+    from providers.errors import ProviderError
+    from providers.microsoft_auth import SCOPES, authorize
+
+    options = entry.options
+    try:
+        done = authorize(entry.name, str(options["client_id"]),
+                         str(options.get("tenant") or "common"),
+                         str(options.get("cloud") or "global"), browser=browser,
+                         echo=click.echo, authority=options.get("authority"))
+    except ValueError as exc:  # cloud, tenant or authority unusable
+        raise UsageError(f"account {entry.name!r}: {exc} (see docs/microsoft.md)") from None
+    except ProviderError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(1)
+    with _store(config) as store:
+        was_paused = entry.name in store.paused()
+        store.resume(entry.name)
+    who = f" as {done.username}" if done.username else ""
+    # authorize() refuses a sign-in that did not grant every one of SCOPES.
+    click.echo(f"Authorised {entry.name!r} (Microsoft){who}: granted {', '.join(SCOPES)}; the "
+               "token cache is in the system keyring."
+               + (" The account is no longer paused." if was_paused else ""))
 
 
 @cli.command()

@@ -25,6 +25,7 @@ DEFAULT_KEYWORDS = ("interview", "phone screen", "onsite", "technical screen")
 DEFAULT_CATEGORIES = ("Interview",)
 DEFAULT_IGNORE = ("mock interview", "#nofollowup")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+CLOUDS = ("global", "usgov", "usgov-dod", "china")  # Microsoft's national clouds
 
 # Keys each provider accepts besides name and provider; values are
 # (type, required). Kept here, not in the provider modules, so validating a
@@ -33,6 +34,8 @@ PROVIDER_KEYS: dict[str, dict[str, tuple[type, bool]]] = {
     "local": {"calendar": (str, True), "maildir": (str, True), "endpoint": (str, False)},
     "google": {"client_secrets": (str, True), "calendars": (list, False),
                "endpoint": (str, False)},
+    "microsoft": {"client_id": (str, True), "tenant": (str, False), "cloud": (str, False),
+                  "endpoint": (str, False), "authority": (str, False)},
 }
 
 
@@ -386,6 +389,9 @@ class _Checker:
                 self._local_paths(where, options)
             elif provider == "google":
                 self._google_options(where, options)
+            elif provider == "microsoft" and options.get("cloud") not in (None, *CLOUDS):
+                self.problem(f"{where}.cloud", f"unknown cloud {options['cloud']!r} "
+                             f"(one of: {', '.join(CLOUDS)})")
             result.append(AccountConfig(name=name, provider=provider, options=options))
         return tuple(result)
 

@@ -65,6 +65,8 @@ def run_checks(config: Config, echo: Echo) -> bool:
         name = f"account {entry.name} ({entry.provider})"
         if entry.provider == "google" and not _google_checks(entry, report):
             continue  # the access check below would only repeat the problem
+        if entry.provider == "microsoft" and not _microsoft_checks(entry, report):
+            continue
         try:
             account = open_account(entry, config)
             try:
@@ -107,4 +109,36 @@ def _google_checks(entry: AccountConfig, report: Report) -> bool:
     report(f"account {entry.name} scopes",
            f"not granted: {', '.join(missing)}; {how} and allow every permission"
            if missing else None, short)
+    return not missing
+
+
+def _microsoft_checks(entry: AccountConfig, report: Report) -> bool:
+    """Token cache stored, refreshable, scopes granted: one line each; False when one failed."""
+    from providers import microsoft_auth
+    from providers.errors import ProviderError
+
+    name, how = f"account {entry.name} token", f"run: followup auth {entry.name}"
+    options = entry.options
+    try:
+        if microsoft_auth.read_cache(entry.name) is None:
+            report(name, f"nothing stored in the keyring; {how}")
+            return False
+        tokens = microsoft_auth.TokenSource(
+            entry.name, str(options["client_id"]), str(options.get("tenant") or "common"),
+            str(options.get("cloud") or "global"), options.get("authority"))
+        who = tokens.username()
+    except (ProviderError, ValueError) as exc:
+        report(name, str(exc))
+        return False
+    report(name, None, "stored in the system keyring" + (f" for {who}" if who else ""))
+    try:
+        granted = tokens.refresh()
+    except ProviderError as exc:
+        report(f"account {entry.name} refresh", str(exc))
+        return False
+    report(f"account {entry.name} refresh", None, "Microsoft issued a new access token")
+    missing = microsoft_auth.missing_scopes(granted)
+    report(f"account {entry.name} scopes",
+           f"not granted: {', '.join(missing)}; {how} and grant every permission"
+           if missing else None, ", ".join(microsoft_auth.SCOPES))
     return not missing

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 REGISTRY: dict[str, str] = {
     "local": "providers.local",
     "google": "providers.google",
+    "microsoft": "providers.microsoft",
 }
 
 

@@ -48,13 +48,15 @@ def get_secret(account: str) -> str | None:
         raise NoKeyring(account, f"cannot read from {_name(store)}: {_describe(exc)}") from None
 
 
-def set_secret(account: str, value: str) -> None:
+def set_secret(account: str, value: str, *, quiet: bool = False) -> None:
+    """Store ``value``; ``quiet`` logs at DEBUG (routine write-backs, one of several parts)."""
     store = backend(account)
     try:
         store.set_password(SERVICE, account, value)
     except Exception as exc:
         raise NoKeyring(account, f"cannot write to {_name(store)}: {_describe(exc)}") from None
-    log.info("stored the credentials of account %s in %s", account, _name(store))
+    log.log(logging.DEBUG if quiet else logging.INFO,
+            "stored the credentials of account %s in %s", account, _name(store))
 
 
 def delete_secret(account: str) -> None:

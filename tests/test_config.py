@@ -141,3 +141,33 @@ def test_missing_sections_and_required_keys(tmp_path: Path) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="file not found"):
         load_config(tmp_path / "nope.toml")
+
+
+def test_remote_accounts_are_checked_too(tmp_path: Path) -> None:
+    body = GOOD + """
+[[accounts]]
+name = "gmail"
+provider = "google"
+client_secrets = "nowhere.json"
+
+[[accounts]]
+name = "work"
+provider = "microsoft"
+client_id = "abc"
+cloud = "moon"
+"""
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(tmp_path, body))
+    assert info.value.problems == [
+        f"accounts[1].client_secrets (line 20): file not found: {tmp_path / 'nowhere.json'} "
+        "(the OAuth client JSON you downloaded)",
+        "accounts[2].cloud (line 26): unknown cloud 'moon' (one of: global, usgov, usgov-dod, "
+        "china)",
+    ]
+
+
+def test_the_config_knows_the_clouds_the_provider_knows() -> None:
+    from daemon.config import CLOUDS
+    from providers.microsoft_auth import CLOUDS as PROVIDER_CLOUDS
+
+    assert set(CLOUDS) == set(PROVIDER_CLOUDS)

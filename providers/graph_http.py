@@ -1,0 +1,364 @@
+"""Requests to Microsoft Graph: the bearer token, throttling, retries and error translation.
+
+Used by the "microsoft" provider (:mod:`providers.microsoft`); every HTTP or
+transport failure is translated here, at one place::
+
+    401 (once more with a fresh token first), token refresh refused,
+    403 ErrorAccessDenied / Authorization_RequestDenied  -> AuthExpired (the account pauses)
+    429, 503 (Retry-After honoured), 500, 502, 504,
+    dropped connections, timeouts, unreadable bodies     -> retried, then RateLimited (429)
+                                                            or ProviderUnavailable
+    410, syncStateNotFound, resyncRequired (delta links) -> DeltaExpired: the caller reads anew
+    a status the caller expects (404 on createReply)     -> ExpectedStatus
+    other 4xx                                            -> ProviderUnavailable naming the call
+
+At most :data:`MAX_IN_FLIGHT` requests of one mailbox are on the wire at once
+(Outlook allows four concurrent requests per mailbox and app); a retry waits
+outside that limit. Connection set-up failures are retried by urllib3 itself;
+everything else by :meth:`GraphHttp.request`, at most :attr:`Retry.tries`
+attempts. Testing knob: ``FOLLOWUP_GRAPH_RETRY_BASE`` (seconds) lowers the
+backoff base for test runs against a fake server; it is not a user setting.
+
+Also here, shared by the calendar and the mailbox: Graph's time formats and the
+checkpoints that keep delta links.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import random
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, tzinfo
+from email.utils import parsedate_to_datetime
+from typing import Any, Protocol
+from urllib.parse import urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import requests
+from requests.adapters import HTTPAdapter
+from urllib3.util.retry import Retry as Urllib3Retry
+
+from .errors import AuthExpired, ProviderUnavailable, RateLimited
+
+logger = logging.getLogger(__name__)
+
+MAX_IN_FLIGHT = 4
+# Codes Graph gives when a delta token can no longer be used (besides HTTP 410).
+RESYNC_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid",
+                          "invaliddeltatoken", "errorinvalidsyncstatedata"})
+ACCESS_CODES = frozenset({"erroraccessdenied", "accessdenied", "authorization_requestdenied"})
+RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
+TIMEOUT = (10.0, 60.0)  # connect, read (seconds)
+CHECKPOINT_VERSION = 1
+_UTC_NAMES = frozenset({"utc", "etc/utc", "gmt", "tzone://microsoft/utc",
+                        "coordinated universal time"})
+
+
+class TokenProvider(Protocol):
+    def access_token(self, *, force_refresh: bool = False) -> str: ...
+
+
+@dataclass
+class Retry:
+    """How often and how patiently a failed request is tried again."""
+
+    tries: int = 5
+    base: float = 1.0  # the first backoff delay; doubled each time
+    cap: float = 30.0  # no single backoff is longer
+    max_wait: float = 60.0  # a longer Retry-After ends the attempt: next cycle instead
+    sleep: Callable[[float], None] = time.sleep
+    rng: Callable[[], float] = random.random
+
+    @classmethod
+    def from_env(cls) -> Retry:
+        raw = os.environ.get("FOLLOWUP_GRAPH_RETRY_BASE", "")
+        try:
+            return cls(base=max(0.0, float(raw))) if raw else cls()
+        except ValueError:
+            logger.warning("ignoring FOLLOWUP_GRAPH_RETRY_BASE=%r: not a number", raw)
+            return cls()
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential with "equal jitter": half the delay fixed, half random."""
+        delay = min(self.cap, self.base * 2**attempt)
+        return delay / 2 + self.rng() * delay / 2
+
+
+class ExpectedStatus(Exception):
+    """An HTTP status the caller handles itself."""
+
+    def __init__(self, status: int, code: str = "") -> None:
+        self.status = status
+        self.code = code
+        super().__init__(f"HTTP {status} {code}".strip())
+
+
+class DeltaExpired(Exception):
+    """A delta or next link Graph no longer accepts: the caller starts a new round."""
+
+
+@dataclass(frozen=True)
+class _Failure:
+    why: str
+    rate: bool  # a rate limit (ends as RateLimited) rather than an outage
+    retry_after: float | None = None
+
+
+class GraphHttp:
+    """One account's HTTP session to Graph, and the one place requests are made."""
+
+    def __init__(self, account: str, root: str, tokens: TokenProvider, *,
+                 retry: Retry | None = None, session: requests.Session | None = None,
+                 max_in_flight: int = MAX_IN_FLIGHT) -> None:
+        self.account = account
+        self.root = root.rstrip("/") + "/"
+        self.tokens = tokens
+        self.retry = retry or Retry.from_env()
+        self._session = session or _session()
+        self._slots = threading.BoundedSemaphore(max_in_flight)
+        self.requests_made = 0  # every request put on the wire, retries included
+
+    def url(self, path: str) -> str:
+        """``path`` under the v1.0 API of this account's Graph root."""
+        return f"{self.root}v1.0/{path.lstrip('/')}"
+
+    # -- one request -----------------------------------------------------------
+    def request(self, what: str, method: str, url: str, *,
+                params: Mapping[str, str] | None = None, json: Any = None,
+                headers: Mapping[str, str] | None = None, expect: tuple[int, ...] = (),
+                delta: bool = False,
+                before_retry: Callable[[], dict[str, Any] | None] | None = None,
+                ) -> dict[str, Any]:
+        """The JSON answer to one request, retried on throttling and outages.
+
+        ``delta``: a 410 or a resync code raises :class:`DeltaExpired`.
+        ``before_retry`` (for requests that are not idempotent) runs before
+        each retry; a result from it ends the retries and is returned, so a
+        create whose answer was lost is not made twice.
+        :raises: AuthExpired, RateLimited, ProviderUnavailable, ExpectedStatus, DeltaExpired.
+        """
+        self._check_origin(url)
+        attempt = 0
+        refreshed = force = False
+        while True:
+            if attempt and before_retry is not None:
+                earlier = before_retry()
+                if earlier is not None:
+                    return earlier
+            try:
+                response = self._send(method, url, params, json, headers, fresh=force)
+                force = False
+            except (requests.RequestException, OSError) as exc:
+                failure = _Failure(type(exc).__name__, rate=False)
+            else:
+                status = response.status_code
+                if status < 300:
+                    try:
+                        return _body(response)
+                    except ValueError:
+                        failure = _Failure("unreadable JSON in the answer", rate=False)
+                else:
+                    code = _error_code(response)
+                    if status == 401 and not refreshed:
+                        refreshed = force = True  # revoked or expired early: get another
+                        continue
+                    failure = self._failure(what, status, code, response, expect, delta)
+            attempt += 1
+            wait = (failure.retry_after if failure.retry_after is not None
+                    else self.retry.backoff(attempt - 1))
+            if wait > self.retry.max_wait:
+                if failure.rate:
+                    raise RateLimited(self.account, wait)
+                wait = self.retry.max_wait
+            if attempt >= self.retry.tries:
+                if failure.rate:
+                    raise RateLimited(self.account, failure.retry_after)
+                raise ProviderUnavailable(self.account, f"{what}: {failure.why} "
+                                          f"({attempt} attempts)")
+            logger.info("account %s: %s: %s; trying again in %.1fs (%d of %d)", self.account,
+                        what, failure.why, wait, attempt + 1, self.retry.tries)
+            self.retry.sleep(wait)
+
+    def _send(self, method: str, url: str, params: Mapping[str, str] | None, json: Any,
+              headers: Mapping[str, str] | None, *, fresh: bool) -> requests.Response:
+        all_headers = {"Authorization": f"Bearer {self._access_token(fresh)}",
+                       "Accept": "application/json", **(headers or {})}
+        with self._slots:
+            self.requests_made += 1
+            return self._session.request(method, url, params=params, json=json,
+                                         headers=all_headers, timeout=TIMEOUT,
+                                         allow_redirects=False)
+
+    def _access_token(self, fresh: bool) -> str:
+        # Asked for every request: msal answers from its cache until the token is
+        # about to expire, then refreshes it (and the token source saves the cache).
+        return self.tokens.access_token(force_refresh=fresh)
+
+    def _failure(self, what: str, status: int, code: str, response: requests.Response,
+                 expect: tuple[int, ...], delta: bool) -> _Failure:
+        lowered = code.lower()
+        if delta and (status == 410 or lowered in RESYNC_CODES):
+            raise DeltaExpired(f"HTTP {status} {code}".strip())
+        if status in expect:
+            raise ExpectedStatus(status, code)
+        if status == 401:
+            logger.warning("account %s: Graph refused the access token twice (%s)",
+                           self.account, code or "HTTP 401")
+            raise AuthExpired(self.account)
+        if status == 403 and lowered in ACCESS_CODES:
+            raise AuthExpired(self.account, f"run: followup auth {self.account} "
+                              "(and allow every permission it asks for)")
+        retry_after = _retry_after(response.headers.get("Retry-After"))
+        if status in RETRY_STATUSES:
+            return _Failure(f"HTTP {status} {code}".strip(), rate=status == 429,
+                            retry_after=retry_after)
+        raise ProviderUnavailable(self.account, f"{what}: HTTP {status} {code}".strip())
+
+    def _check_origin(self, url: str) -> None:
+        # The bearer token goes to the configured Graph root only, whatever a link says.
+        wanted, got = urlsplit(self.root), urlsplit(url)
+        if (got.scheme, got.netloc) != (wanted.scheme, wanted.netloc):
+            raise ProviderUnavailable(self.account, f"Graph answered with a link to another "
+                                      f"host ({got.scheme}://{got.netloc}); not followed")
+
+    # -- collections -------------------------------------------------------------
+    def pages(self, what: str, url: str, *, params: Mapping[str, str] | None = None,
+              headers: Mapping[str, str] | None = None, delta: bool = False,
+              max_pages: int = 10_000) -> Iterator[dict[str, Any]]:
+        """Every page of a collection, following ``@odata.nextLink``.
+
+        The last page carries ``@odata.deltaLink`` for delta requests.
+        :raises: as :meth:`request`; ProviderUnavailable when the pages never end.
+        """
+        seen: set[str] = set()
+        next_params = params
+        for _ in range(max_pages):
+            page = self.request(what, "GET", url, params=next_params, headers=headers,
+                                delta=delta)
+            yield page
+            link = page.get("@odata.nextLink")
+            if not link:
+                return
+            if link in seen:  # Graph has been seen to hand out a nextLink loop
+                break
+            seen.add(link)
+            url, next_params = str(link), None
+        raise ProviderUnavailable(self.account, f"{what}: the pages never ended")
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _session() -> requests.Session:
+    session = requests.Session()
+    # urllib3 retries only what cannot have reached Graph (a connection that was
+    # never made); anything later is the request loop's call.
+    adapter = HTTPAdapter(max_retries=Urllib3Retry(total=2, connect=2, read=0, status=0,
+                                                   other=0, redirect=0, backoff_factor=0.5,
+                                                   raise_on_status=False),
+                          pool_maxsize=MAX_IN_FLIGHT)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    session.headers["User-Agent"] = "interview-followup"
+    return session
+
+
+def _body(response: requests.Response) -> dict[str, Any]:
+    if response.status_code == 204 or not response.content:
+        return {}
+    data = response.json()
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
+def _error_code(response: requests.Response) -> str:
+    """Graph's error code ("syncStateNotFound"); '' when the body has none."""
+    try:
+        error = response.json().get("error")
+    except (ValueError, AttributeError):
+        return ""
+    if not isinstance(error, dict):
+        return ""
+    code = str(error.get("code") or "")
+    inner = error.get("innerError") or error.get("innererror")
+    # Delta tokens that expired come as 410 with the precise reason one level down.
+    if isinstance(inner, dict) and str(inner.get("code") or "").lower() in RESYNC_CODES:
+        return str(inner["code"])
+    return code
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        try:  # the HTTP-date form
+            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+        except (TypeError, ValueError):
+            return None
+
+
+
+# -- Graph's formats -------------------------------------------------------------
+def graph_time(value: dict[str, Any]) -> datetime:
+    """A dateTimeTimeZone ({"dateTime", "timeZone"}) as an aware UTC datetime.
+
+    :raises ValueError: an unreadable time or an unknown zone.
+    """
+    text = re.sub(r"(\.\d{6})\d+", r"\1", str(value["dateTime"]))  # Graph sends 7 digits
+    moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=_zone(str(value.get("timeZone") or "UTC")))
+    return moment.astimezone(UTC)
+
+
+def graph_timestamp(value: Any) -> datetime | None:
+    """A DateTimeOffset ("2026-11-10T19:00:00Z"); None when absent or unreadable."""
+    if not value:
+        return None
+    try:
+        return graph_time({"dateTime": str(value), "timeZone": "UTC"})
+    except ValueError:
+        return None
+
+
+def iso(moment: datetime) -> str:
+    """``moment`` as Graph takes it in a query: UTC, whole seconds."""
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _zone(name: str) -> tzinfo:
+    if name.strip().lower() in _UTC_NAMES:
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        # We ask for UTC; a Windows zone name here means the preference was ignored.
+        raise ValueError(f"unknown time zone {name!r}") from None
+
+
+def load_state(checkpoint: str | None, kind: str) -> dict[str, Any] | None:
+    """The delta links (and what else) a checkpoint of ``kind`` holds; None: start over."""
+    if not checkpoint:
+        return None
+    try:
+        state = json.loads(checkpoint)
+        if state.get("v") != CHECKPOINT_VERSION or state.get("kind") != kind:
+            raise ValueError("another version")
+        return dict(state)
+    except (ValueError, TypeError, AttributeError):
+        logger.warning("ignoring an unusable %s checkpoint; reading again", kind)
+        return None
+
+
+def dump_state(kind: str, **values: Any) -> str:
+    return json.dumps({"v": CHECKPOINT_VERSION, "kind": kind, **values}, sort_keys=True,
+                      separators=(",", ":"))
