@@ -26,10 +26,10 @@ from email.policy import Policy
 from email.utils import format_datetime, make_msgid
 
 from providers.base import Address, ReplyTo
+from providers.headers import MARKER_HEADER
 
 log = logging.getLogger(__name__)
 
-MARKER_HEADER = "X-Interview-Followup"
 
 MAX_NAME = 200
 MAX_SUBJECT = 300

@@ -18,7 +18,6 @@ then falls back to recipient, subject and creation time when it is told them.
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import logging
 import math
@@ -27,24 +26,21 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.parser import Parser
 from email.policy import default as default_policy
-from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
-from .base import Address, DraftRef, Folder, Mailbox, MailMessage, MessageBatch, ReplyTo
+from .base import DraftRef, Folder, Mailbox, MailMessage, MessageBatch, ReplyTo
 from .errors import ProviderUnavailable
 from .google_api import ExpectedStatus, GoogleApi
+from .headers import MARKER_HEADER, prepared, to_mail_message
 
 logger = logging.getLogger(__name__)
 
-MARKER_HEADER = "X-Interview-Followup"
 # Only these headers are fetched (format=metadata): what the reply and sent-note rules read.
 METADATA_HEADERS = (
     "From", "To", "Cc", "Date", "Subject", "Message-ID", "In-Reply-To", "References",
     MARKER_HEADER, "Auto-Submitted", "X-Autoreply", "X-Autorespond", "Precedence",
     "X-Auto-Response-Suppress", "List-Id", "X-Failed-Recipients",
 )
-RULE_HEADERS = ("auto-submitted", "x-autoreply", "x-autorespond", "precedence",
-                "x-auto-response-suppress", "list-id", "x-failed-recipients")
 MESSAGES_PAGE = 500
 SENT_LOOKBACK_DAYS = 60  # find_marker looks at sent mail this recent
 SENT_LIMIT = 500  # ... and at no more than this many sent messages
@@ -152,7 +148,7 @@ class Gmail(Mailbox):
     def create_draft(self, message: EmailMessage, marker: str, reply_to: ReplyTo | None,
                      ) -> DraftRef:
         try:
-            return self._create(_prepared(message, marker, reply_to), marker, reply_to)
+            return self._create(prepared(message, marker, reply_to), marker, reply_to)
         finally:
             self.api.save()
 
@@ -272,24 +268,12 @@ def _headers(raw: dict[str, Any]) -> Any:
 
 
 def _to_message(raw: dict[str, Any]) -> MailMessage:
-    msg = _headers(raw)
     labels = set(raw.get("labelIds") or ())
-    senders = _addresses(msg, "From")
-    return MailMessage(
-        id=str(raw["id"]),
+    return to_mail_message(
+        _headers(raw), id=str(raw["id"]),
         # Archived or filtered mail (no INBOX label) is still mail received.
         folder=Folder.SENT if "SENT" in labels else Folder.INBOX,
-        sender=senders[0] if senders else None,
-        to=tuple(_addresses(msg, "To")),
-        cc=tuple(_addresses(msg, "Cc")),
-        date=_date(msg.get("Date")) or _internal_date(raw),
-        subject=_text(msg.get("Subject")),
-        message_id=_first_id(msg.get("Message-ID")),
-        in_reply_to=_first_id(msg.get("In-Reply-To")),
-        references=tuple(re.findall(r"<[^<>\s]+>", _text(msg.get("References")))),
-        thread_id=str(raw.get("threadId") or ""),
-        marker=_text(msg.get(MARKER_HEADER)).strip(),
-        headers={h: _text(msg.get(h)).strip() for h in RULE_HEADERS if h in msg},
+        thread_id=str(raw.get("threadId") or ""), date=_internal_date(raw),
     )
 
 
@@ -334,46 +318,11 @@ def _internal_date(raw: dict[str, Any]) -> datetime:
         return datetime.now(UTC)
 
 
-def _addresses(msg: Any, name: str) -> list[Address]:
-    values = [str(v) for v in msg.get_all(name) or []]
-    return [Address(email=addr.strip().lower(), name=display.strip())
-            for display, addr in getaddresses(values) if addr.strip()]
 
 
-def _date(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = parsedate_to_datetime(str(value))
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _first_id(value: Any) -> str:
-    text = _text(value).strip()
-    match = re.search(r"<[^<>\s]+>", text)
-    return match.group(0) if match else text
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
 
 
-def _prepared(message: EmailMessage, marker: str, reply_to: ReplyTo | None) -> EmailMessage:
-    """``message`` with its marker and thread headers (a copy when they had to be added)."""
-    current = message.get(MARKER_HEADER)
-    if current is not None and str(current).strip() != marker:
-        raise ValueError(f"draft carries {MARKER_HEADER}: {current!r}, not {marker!r}")
-    threads = reply_to is not None and bool(reply_to.message_id) and "In-Reply-To" not in message
-    if current is not None and not threads:
-        return message
-    result = copy.deepcopy(message)  # never change the caller's message
-    if current is None:
-        result[MARKER_HEADER] = marker
-    if threads and reply_to is not None:
-        result["In-Reply-To"] = reply_to.message_id
-        if "References" not in result:
-            chain = [r for r in reply_to.references if r != reply_to.message_id]
-            result["References"] = " ".join([*chain, reply_to.message_id])
-    return result

@@ -18,12 +18,10 @@ whole draft or none. Nothing outside ``.Drafts`` is ever written.
 from __future__ import annotations
 
 import contextlib
-import copy
 import itertools
 import json
 import logging
 import os
-import re
 import socket
 import stat
 import time
@@ -33,21 +31,15 @@ from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
 from email.policy import default as default_policy
-from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
-from .base import Address, DraftRef, Folder, Mailbox, MailMessage, MessageBatch, ReplyTo
+from .base import DraftRef, Folder, Mailbox, MailMessage, MessageBatch, ReplyTo
 from .errors import ProviderUnavailable
+from .headers import MARKER_HEADER, prepared, to_mail_message
 
 logger = logging.getLogger(__name__)
 
-MARKER_HEADER = "X-Interview-Followup"
-# Headers the auto-reply rules look at, copied into MailMessage.headers.
-RULE_HEADERS = (
-    "auto-submitted", "x-autoreply", "x-autorespond", "precedence",
-    "x-auto-response-suppress", "list-id", "x-failed-recipients",
-)
 # Directories messages_since reads, relative to the root.
 INBOUND_DIRS = (
     (Folder.INBOX, "new"), (Folder.INBOX, "cur"),
@@ -215,7 +207,7 @@ class MaildirMailbox(Mailbox):
     def create_draft(self, message: EmailMessage, marker: str, reply_to: ReplyTo | None,
                      ) -> DraftRef:
         self._require_root()
-        message = _prepared(message, marker, reply_to)
+        message = prepared(message, marker, reply_to)
         data = message.as_bytes(policy=message.policy.clone(linesep="\n"))
         drafts = self._drafts_dir()
         try:
@@ -293,69 +285,17 @@ def _key(name: str) -> str:
 
 def _to_message(key: str, folder: Folder, raw: bytes) -> MailMessage:
     msg = BytesParser(policy=default_policy).parsebytes(raw, headersonly=True)
-    senders = _addresses(msg, "From")
-    return MailMessage(
-        id=key,
-        folder=folder,
-        sender=senders[0] if senders else None,
-        to=tuple(_addresses(msg, "To")),
-        cc=tuple(_addresses(msg, "Cc")),
-        date=_date(msg.get("Date")),
-        subject=_text(msg.get("Subject")),
-        message_id=_first_id(msg.get("Message-ID")),
-        in_reply_to=_first_id(msg.get("In-Reply-To")),
-        references=tuple(re.findall(r"<[^<>\s]+>", _text(msg.get("References")))),
-        marker=_text(msg.get(MARKER_HEADER)).strip(),
-        headers={h: _text(msg.get(h)).strip() for h in RULE_HEADERS if h in msg},
-    )
+    return to_mail_message(msg, id=key, folder=folder)
 
 
-def _addresses(msg: Any, name: str) -> list[Address]:
-    values = [str(v) for v in msg.get_all(name) or []]
-    return [
-        Address(email=addr.strip().lower(), name=display.strip())
-        for display, addr in getaddresses(values)
-        if addr.strip()
-    ]
 
 
-def _date(value: Any) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = parsedate_to_datetime(str(value))
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
 
 
-def _first_id(value: Any) -> str:
-    text = _text(value).strip()
-    match = re.search(r"<[^<>\s]+>", text)
-    return match.group(0) if match else text
 
 
-def _text(value: Any) -> str:
-    return "" if value is None else str(value)
 
 
-def _prepared(message: EmailMessage, marker: str, reply_to: ReplyTo | None) -> EmailMessage:
-    """``message`` with its marker and thread headers, copied if they had to be added."""
-    current = message.get(MARKER_HEADER)
-    if current is not None and str(current).strip() != marker:
-        raise ValueError(f"draft carries {MARKER_HEADER}: {current!r}, not {marker!r}")
-    threads = reply_to is not None and bool(reply_to.message_id) and "In-Reply-To" not in message
-    if current is not None and not threads:
-        return message
-    result = copy.deepcopy(message)  # never change the caller's message
-    if current is None:
-        result[MARKER_HEADER] = marker
-    if threads and reply_to is not None:
-        result["In-Reply-To"] = reply_to.message_id
-        if "References" not in result:
-            chain = [r for r in reply_to.references if r != reply_to.message_id]
-            result["References"] = " ".join([*chain, reply_to.message_id])
-    return result
 
 
 def _deliver(maildir: Path, data: bytes, flags: str) -> str:

@@ -46,18 +46,16 @@ from .graph_http import (
     iso,
     load_state,
 )
+from .headers import MARKER_HEADER, RULE_HEADERS, first_id
 
 logger = logging.getLogger(__name__)
 
-MARKER_HEADER = "X-Interview-Followup"
 # Our named MAPI property: a GUID of this project's own, so no other app's data is read.
 MARKER_GUID = "8d22a249-1428-4376-a8d4-d1b736d6b4c1"
 MARKER_PROPERTY = f"String {{{MARKER_GUID}}} Name InterviewFollowupMarker"
 # MAPI properties Outlook threads by, for a reply written without createReply.
 IN_REPLY_TO_PROPERTY = "String 0x1042"  # PidTagInReplyToId
 REFERENCES_PROPERTY = "String 0x1039"  # PidTagInternetReferences
-RULE_HEADERS = ("auto-submitted", "x-autoreply", "x-autorespond", "precedence",
-                "x-auto-response-suppress", "list-id", "x-failed-recipients")
 MESSAGE_FIELDS = ("from", "toRecipients", "ccRecipients", "subject", "receivedDateTime",
                   "sentDateTime", "conversationId", "internetMessageId",
                   "internetMessageHeaders", "isDraft")
@@ -272,7 +270,7 @@ def _to_message(item: dict[str, Any], folder: Folder) -> MailMessage:
         date=graph_timestamp(item.get("sentDateTime") or item.get("receivedDateTime")),
         subject=str(item.get("subject") or ""),
         message_id=str(item.get("internetMessageId") or ""),
-        in_reply_to=_first_id(headers.get("in-reply-to", "")),
+        in_reply_to=first_id(headers.get("in-reply-to", "")),
         references=tuple(_MSGID.findall(headers.get("references", ""))),
         thread_id=str(item.get("conversationId") or ""),
         marker=marker,
@@ -286,11 +284,6 @@ def _address(raw: Any) -> Address | None:
     email = raw.get("emailAddress") or {}
     address = str(email.get("address") or "").strip().lower()
     return Address(address, str(email.get("name") or "").strip()) if address else None
-
-
-def _first_id(value: str) -> str:
-    match = _MSGID.search(value)
-    return match.group(0) if match else value.strip()
 
 
 def _content(message: EmailMessage) -> dict[str, Any]:
