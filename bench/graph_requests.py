@@ -36,9 +36,9 @@ sys.path.insert(0, str(HERE.parent))
 from daemon.config import AccountConfig, Config, parse_config  # noqa: E402
 from daemon.engine import HORIZON, Engine, lookback  # noqa: E402
 from daemon.state import Store  # noqa: E402
-from providers.graph_http import Retry  # noqa: E402
 from providers.microsoft import EVENTS_PAGE, open_account  # noqa: E402
 from providers.outlook import MESSAGES_PAGE  # noqa: E402
+from providers.retry import Retry  # noqa: E402
 from tests.fakes.graph_server import FakeGraph  # noqa: E402
 
 SCOPES = ["Calendars.Read", "Mail.ReadWrite", "User.Read"]

@@ -30,8 +30,9 @@ from typing import Any
 
 from .base import DraftRef, Folder, Mailbox, MailMessage, MessageBatch, ReplyTo
 from .errors import ProviderUnavailable
-from .google_api import ExpectedStatus, GoogleApi
+from .google_api import GoogleApi
 from .headers import MARKER_HEADER, prepared, to_mail_message
+from .retry import ExpectedStatus
 
 logger = logging.getLogger(__name__)
 

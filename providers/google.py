@@ -37,7 +37,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .base import Account, Attendee, CalendarChanges, CalendarSource, Event, Response
 from .gmail import Gmail
-from .google_api import ExpectedStatus, GoogleApi, Retry
+from .google_api import GoogleApi
+from .retry import ExpectedStatus, Retry
 
 if TYPE_CHECKING:
     from daemon.config import AccountConfig, Config

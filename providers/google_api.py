@@ -22,13 +22,7 @@ from __future__ import annotations
 import http.client
 import json
 import logging
-import os
-import random
-import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httplib2
@@ -36,6 +30,7 @@ from google.auth.exceptions import RefreshError, TransportError
 from googleapiclient.errors import HttpError
 
 from .errors import AuthExpired, ProviderError, ProviderUnavailable, RateLimited
+from .retry import ExpectedStatus, Failure, Retry, retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -52,47 +47,6 @@ TRANSIENT = (OSError, http.client.HTTPException, httplib2.HttpLib2Error, Transpo
 CredentialsLoader = Callable[[str], Any]
 
 
-@dataclass
-class Retry:
-    """How often and how patiently a failed request is tried again."""
-
-    tries: int = 5
-    base: float = 1.0  # the first backoff delay; doubled each time
-    cap: float = 30.0  # no single backoff is longer
-    max_wait: float = 60.0  # a longer Retry-After ends the attempt: next cycle instead
-    sleep: Callable[[float], None] = time.sleep
-    rng: Callable[[], float] = random.random
-
-    @classmethod
-    def from_env(cls) -> Retry:
-        raw = os.environ.get("FOLLOWUP_GOOGLE_RETRY_BASE", "")
-        try:
-            return cls(base=max(0.0, float(raw))) if raw else cls()
-        except ValueError:
-            logger.warning("ignoring FOLLOWUP_GOOGLE_RETRY_BASE=%r: not a number", raw)
-            return cls()
-
-    def backoff(self, attempt: int) -> float:
-        """Exponential with "equal jitter": half the delay fixed, half random."""
-        delay = min(self.cap, self.base * 2**attempt)
-        return delay / 2 + self.rng() * delay / 2
-
-
-class ExpectedStatus(Exception):
-    """An HTTP status the caller handles itself (404 on history, 410 on a sync token)."""
-
-    def __init__(self, status: int) -> None:
-        self.status = status
-        super().__init__(f"HTTP {status}")
-
-
-@dataclass(frozen=True)
-class _Failure:
-    why: str
-    rate: bool  # a rate limit (ends as RateLimited) rather than an outage
-    retry_after: float | None = None
-
-
 class GoogleApi:
     """One account's credentials and API clients, and the one place calls are made."""
 
@@ -101,7 +55,7 @@ class GoogleApi:
                  timeout: float = 30.0) -> None:
         self.account = account
         self.endpoint = endpoint.rstrip("/") + "/" if endpoint else None
-        self.retry = retry or Retry.from_env()
+        self.retry = retry or Retry.from_env("FOLLOWUP_GOOGLE_RETRY_BASE")
         self._load = credentials
         self._timeout = timeout
         self._creds: Any = None
@@ -156,9 +110,9 @@ class GoogleApi:
                     logger.warning("account %s: Google refused the stored token (%s)",
                                    self.account, _refresh_error(exc))
                     raise refresh_error(self.account, exc) from None
-                failure = _Failure("token refresh failed", rate=False)
+                failure = Failure("token refresh failed", rate=False)
             except TRANSIENT as exc:
-                failure = _Failure(f"{type(exc).__name__}: {exc}".strip(": "), rate=False)
+                failure = Failure(f"{type(exc).__name__}: {exc}".strip(": "), rate=False)
             attempt += 1
             wait = (failure.retry_after if failure.retry_after is not None
                     else self.retry.backoff(attempt - 1))
@@ -173,20 +127,20 @@ class GoogleApi:
                         method, failure.why, wait, attempt + 1, self.retry.tries)
             self.retry.sleep(wait)
 
-    def _http_failure(self, method: str, status: int, exc: HttpError) -> _Failure:
+    def _http_failure(self, method: str, status: int, exc: HttpError) -> Failure:
         reason = _error_reason(exc)
         retry_after = _retry_after(exc.resp)
         if status == 401:
             raise AuthExpired(self.account) from None
         if status == 429 or (status == 403 and reason in RATE_REASONS):
-            return _Failure(f"HTTP {status} {reason}".strip(), rate=True, retry_after=retry_after)
+            return Failure(f"HTTP {status} {reason}".strip(), rate=True, retry_after=retry_after)
         if status == 403 and reason in QUOTA_REASONS:
             raise RateLimited(self.account, retry_after)
         if status == 403 and reason in SCOPE_REASONS:
             raise AuthExpired(self.account, f"run: followup auth {self.account} "
                               "(and allow every permission it asks for)")
         if status >= 500:
-            return _Failure(f"HTTP {status}", rate=False, retry_after=retry_after)
+            return Failure(f"HTTP {status}", rate=False, retry_after=retry_after)
         raise ProviderUnavailable(self.account, f"{method}: HTTP {status} {reason}".strip())
 
     def pages(self, method: str, request: Callable[[str | None], Any], *,
@@ -235,16 +189,7 @@ def _error_reason(exc: HttpError) -> str:
 
 
 def _retry_after(resp: Any) -> float | None:
-    value = resp.get("retry-after") if hasattr(resp, "get") else None
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:  # the HTTP-date form
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-        except (TypeError, ValueError):
-            return None
+    return retry_after(resp.get("retry-after") if hasattr(resp, "get") else None)
 
 
 def _refresh_error(exc: RefreshError) -> str:

@@ -27,15 +27,10 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import random
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
-from email.utils import parsedate_to_datetime
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -45,6 +40,7 @@ from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry as Urllib3Retry
 
 from .errors import AuthExpired, ProviderUnavailable, RateLimited
+from .retry import ExpectedStatus, Failure, Retry, retry_after
 
 logger = logging.getLogger(__name__)
 
@@ -64,50 +60,8 @@ class TokenProvider(Protocol):
     def access_token(self, *, force_refresh: bool = False) -> str: ...
 
 
-@dataclass
-class Retry:
-    """How often and how patiently a failed request is tried again."""
-
-    tries: int = 5
-    base: float = 1.0  # the first backoff delay; doubled each time
-    cap: float = 30.0  # no single backoff is longer
-    max_wait: float = 60.0  # a longer Retry-After ends the attempt: next cycle instead
-    sleep: Callable[[float], None] = time.sleep
-    rng: Callable[[], float] = random.random
-
-    @classmethod
-    def from_env(cls) -> Retry:
-        raw = os.environ.get("FOLLOWUP_GRAPH_RETRY_BASE", "")
-        try:
-            return cls(base=max(0.0, float(raw))) if raw else cls()
-        except ValueError:
-            logger.warning("ignoring FOLLOWUP_GRAPH_RETRY_BASE=%r: not a number", raw)
-            return cls()
-
-    def backoff(self, attempt: int) -> float:
-        """Exponential with "equal jitter": half the delay fixed, half random."""
-        delay = min(self.cap, self.base * 2**attempt)
-        return delay / 2 + self.rng() * delay / 2
-
-
-class ExpectedStatus(Exception):
-    """An HTTP status the caller handles itself."""
-
-    def __init__(self, status: int, code: str = "") -> None:
-        self.status = status
-        self.code = code
-        super().__init__(f"HTTP {status} {code}".strip())
-
-
 class DeltaExpired(Exception):
     """A delta or next link Graph no longer accepts: the caller starts a new round."""
-
-
-@dataclass(frozen=True)
-class _Failure:
-    why: str
-    rate: bool  # a rate limit (ends as RateLimited) rather than an outage
-    retry_after: float | None = None
 
 
 class GraphHttp:
@@ -119,7 +73,7 @@ class GraphHttp:
         self.account = account
         self.root = root.rstrip("/") + "/"
         self.tokens = tokens
-        self.retry = retry or Retry.from_env()
+        self.retry = retry or Retry.from_env("FOLLOWUP_GRAPH_RETRY_BASE")
         self._session = session or _session()
         self._slots = threading.BoundedSemaphore(max_in_flight)
         self.requests_made = 0  # every request put on the wire, retries included
@@ -155,14 +109,14 @@ class GraphHttp:
                 response = self._send(method, url, params, json, headers, fresh=force)
                 force = False
             except (requests.RequestException, OSError) as exc:
-                failure = _Failure(type(exc).__name__, rate=False)
+                failure = Failure(type(exc).__name__, rate=False)
             else:
                 status = response.status_code
                 if status < 300:
                     try:
                         return _body(response)
                     except ValueError:
-                        failure = _Failure("unreadable JSON in the answer", rate=False)
+                        failure = Failure("unreadable JSON in the answer", rate=False)
                 else:
                     code = _error_code(response)
                     if status == 401 and not refreshed:
@@ -201,7 +155,7 @@ class GraphHttp:
         return self.tokens.access_token(force_refresh=fresh)
 
     def _failure(self, what: str, status: int, code: str, response: requests.Response,
-                 expect: tuple[int, ...], delta: bool) -> _Failure:
+                 expect: tuple[int, ...], delta: bool) -> Failure:
         lowered = code.lower()
         if delta and (status == 410 or lowered in RESYNC_CODES):
             raise DeltaExpired(f"HTTP {status} {code}".strip())
@@ -214,10 +168,9 @@ class GraphHttp:
         if status == 403 and lowered in ACCESS_CODES:
             raise AuthExpired(self.account, f"run: followup auth {self.account} "
                               "(and allow every permission it asks for)")
-        retry_after = _retry_after(response.headers.get("Retry-After"))
         if status in RETRY_STATUSES:
-            return _Failure(f"HTTP {status} {code}".strip(), rate=status == 429,
-                            retry_after=retry_after)
+            return Failure(f"HTTP {status} {code}".strip(), rate=status == 429,
+                           retry_after=retry_after(response.headers.get("Retry-After")))
         raise ProviderUnavailable(self.account, f"{what}: HTTP {status} {code}".strip())
 
     def _check_origin(self, url: str) -> None:
@@ -292,18 +245,6 @@ def _error_code(response: requests.Response) -> str:
     if isinstance(inner, dict) and str(inner.get("code") or "").lower() in RESYNC_CODES:
         return str(inner["code"])
     return code
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        try:  # the HTTP-date form
-            return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-        except (TypeError, ValueError):
-            return None
 
 
 

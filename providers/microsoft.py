@@ -34,7 +34,6 @@ from .base import Account, Attendee, CalendarChanges, CalendarSource, Event, Res
 from .graph_http import (
     DeltaExpired,
     GraphHttp,
-    Retry,
     TokenProvider,
     dump_state,
     graph_time,
@@ -42,6 +41,7 @@ from .graph_http import (
     load_state,
 )
 from .outlook import OutlookMailbox
+from .retry import Retry
 
 if TYPE_CHECKING:
     from daemon.config import AccountConfig, Config

@@ -39,7 +39,6 @@ from urllib.parse import quote
 from .base import Address, DraftRef, Folder, Mailbox, MailMessage, MessageBatch, ReplyTo
 from .graph_http import (
     DeltaExpired,
-    ExpectedStatus,
     GraphHttp,
     dump_state,
     graph_timestamp,
@@ -47,6 +46,7 @@ from .graph_http import (
     load_state,
 )
 from .headers import MARKER_HEADER, RULE_HEADERS, first_id
+from .retry import ExpectedStatus
 
 logger = logging.getLogger(__name__)
 

@@ -34,7 +34,8 @@ from providers.base import (
 from providers.errors import AuthExpired, ProviderUnavailable, RateLimited
 from providers.gmail import Gmail
 from providers.google import GoogleCalendar, open_account
-from providers.google_api import GoogleApi, Retry
+from providers.google_api import GoogleApi
+from providers.retry import Retry
 from tests.configs import make_config
 from tests.contract import (
     NY,

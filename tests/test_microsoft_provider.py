@@ -24,9 +24,10 @@ from daemon.detect import classify
 from daemon.errors import ConfigError
 from providers.base import Attendee, CalendarSource, Folder, Mailbox, ReplyTo, Response
 from providers.errors import AuthExpired, ProviderUnavailable, RateLimited
-from providers.graph_http import GraphHttp, Retry
+from providers.graph_http import GraphHttp
 from providers.microsoft import GraphCalendar, MicrosoftAccount, open_account
 from providers.outlook import MARKER_HEADER, MARKER_PROPERTY, OutlookMailbox
+from providers.retry import Retry
 from tests.contract import (
     NY,
     WINDOW,
