@@ -268,31 +268,39 @@ def auth(ctx: click.Context, account: str, no_browser: bool, browser: bool) -> N
         click.echo(f"Account {account!r} is local (files on this machine): nothing to authorise.")
         return
     if entry.provider == "google":
-        from providers.errors import ProviderError
-        from providers.google_auth import SCOPES, ClientSecretsError, authorize
-
-        if not entry.options.get("client_secrets"):
-            raise UsageError(f"account {account!r} has no client_secrets (see docs/google.md)")
-        try:
-            creds = authorize(account, Path(entry.options["client_secrets"]),
-                              open_browser=not no_browser, echo=click.echo)
-        except ClientSecretsError as exc:
-            raise UsageError(str(exc)) from None
-        except ProviderError as exc:
-            click.echo(f"error: {exc}", err=True)
-            ctx.exit(1)
-        with _store(config) as store:
-            was_paused = account in store.paused()
-            store.resume(account)
-        granted = sorted(s.rsplit("/", 1)[-1] for s in creds.granted_scopes or SCOPES)
-        click.echo(f"Authorised {account!r} (Google): granted {', '.join(granted)}; the "
-                   "credentials are in the system keyring."
-                   + (" The account is no longer paused." if was_paused else ""))
+        _auth_google(ctx, config, entry, open_browser=not no_browser)
         return
     if entry.provider == "microsoft":
         _auth_microsoft(ctx, config, entry, browser=browser)
         return
     raise UsageError(f"provider {entry.provider!r} cannot be authorised by this version")
+
+
+def _auth_google(ctx: click.Context, config: Config, entry: AccountConfig, *,
+                 open_browser: bool) -> None:
+    """The installed-app flow with a loopback redirect; the address is printed without a browser."""
+    from providers.errors import ProviderError
+    from providers.google_auth import SCOPES, ClientSecretsError, authorize
+
+    try:
+        creds = authorize(entry.name, Path(entry.options["client_secrets"]),
+                          open_browser=open_browser, echo=click.echo)
+    except ClientSecretsError as exc:
+        raise UsageError(str(exc)) from None
+    except ProviderError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(1)
+    granted = sorted(s.rsplit("/", 1)[-1] for s in creds.granted_scopes or SCOPES)
+    click.echo(f"Authorised {entry.name!r} (Google): granted {', '.join(granted)}; the "
+               "credentials are in the system keyring." + _resumed(config, entry.name))
+
+
+def _resumed(config: Config, account: str) -> str:
+    """Lift a pause after a new authorisation (rule 9); a sentence to add when there was one."""
+    with _store(config) as store:
+        was_paused = account in store.paused()
+        store.resume(account)
+    return " The account is no longer paused." if was_paused else ""
 
 
 def _auth_microsoft(ctx: click.Context, config: Config, entry: AccountConfig, *,
@@ -312,14 +320,10 @@ def _auth_microsoft(ctx: click.Context, config: Config, entry: AccountConfig, *,
     except ProviderError as exc:
         click.echo(f"error: {exc}", err=True)
         ctx.exit(1)
-    with _store(config) as store:
-        was_paused = entry.name in store.paused()
-        store.resume(entry.name)
     who = f" as {done.username}" if done.username else ""
     # authorize() refuses a sign-in that did not grant every one of SCOPES.
     click.echo(f"Authorised {entry.name!r} (Microsoft){who}: granted {', '.join(SCOPES)}; the "
-               "token cache is in the system keyring."
-               + (" The account is no longer paused." if was_paused else ""))
+               "token cache is in the system keyring." + _resumed(config, entry.name))
 
 
 @cli.command()
