@@ -21,11 +21,10 @@ from daemon.demo import scratch_account
 DUE_IN = 12.0  # seconds from start until the thank-you is due
 
 
-def ics(now: datetime) -> str:
+def ics(now: datetime, end: datetime) -> str:
     def t(moment: datetime) -> str:
         return moment.astimezone(UTC).strftime("%Y%m%dT%H%M%SZ")
 
-    end = now - timedelta(hours=1) + timedelta(seconds=DUE_IN)
     return "\r\n".join([
         "BEGIN:VCALENDAR", "VERSION:2.0", "PRODID:-//test//EN", "BEGIN:VEVENT",
         "UID:daemon-e2e@example.org", f"DTSTAMP:{t(now)}", f"DTSTART:{t(end - timedelta(hours=1))}",
@@ -44,7 +43,9 @@ def drafts(folder: Path) -> list[str]:
 
 def test_a_draft_appears_when_due_and_sigterm_stops_cleanly(tmp_path: Path) -> None:
     start = datetime.now(UTC)
-    config = scratch_account(tmp_path, ics(start), account="home")
+    # iCalendar times have whole seconds: the due time is the written end plus an hour.
+    end = (start - timedelta(hours=1) + timedelta(seconds=DUE_IN)).replace(microsecond=0)
+    config = scratch_account(tmp_path, ics(start, end), account="home")
     config.write_text(config.read_text().replace("[daemon]", '[daemon]\npoll_interval = "1h"'))
     notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     notify.bind(str(tmp_path / "notify.sock"))
@@ -65,8 +66,7 @@ def test_a_draft_appears_when_due_and_sigterm_stops_cleanly(tmp_path: Path) -> N
             time.sleep(0.2)
         (marker,) = drafts(tmp_path)
         assert marker.endswith("/thank_you/bill@initech.com")
-        due = start + timedelta(seconds=DUE_IN)
-        assert datetime.now(UTC) >= due  # never early
+        assert datetime.now(UTC) >= end + timedelta(hours=1)  # never early
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=30)
         assert proc.returncode == 0, err
