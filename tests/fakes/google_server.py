@@ -63,15 +63,17 @@ import re
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from email import policy
 from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, make_msgid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
+
+from tests.fakes.common import FakeHandler, FaultPlan, FaultRule, Reply
 
 logger = logging.getLogger(__name__)
 
@@ -135,13 +137,6 @@ class Request:
         return json.loads(self.body) if self.body else None
 
 
-@dataclass
-class _Reply:
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
-
-
 class _ApiError(Exception):
     def __init__(self, code: int, message: str, reason: str, *, domain: str = "global",
                  headers: dict[str, str] | None = None) -> None:
@@ -152,7 +147,7 @@ class _ApiError(Exception):
         self.domain = domain
         self.headers = headers or {}
 
-    def reply(self) -> _Reply:
+    def reply(self) -> Reply:
         err: dict[str, Any] = {
             "code": self.code,
             "message": self.message,
@@ -169,16 +164,6 @@ class _OAuthError(Exception):
         self.code = code
         self.error = error
         self.description = description
-
-
-@dataclass
-class _FaultRule:
-    fault: str
-    at: frozenset[int]
-    rate: float
-    paths: str
-    retry_after: int
-    seen: int = 0
 
 
 @dataclass
@@ -218,10 +203,10 @@ class _View:
         return ""
 
 
-def _json_reply(status: int, obj: Any, headers: dict[str, str] | None = None) -> _Reply:
+def _json_reply(status: int, obj: Any, headers: dict[str, str] | None = None) -> Reply:
     hdrs = {"Content-Type": "application/json; charset=UTF-8"}
     hdrs.update(headers or {})
-    return _Reply(status, json.dumps(obj).encode(), hdrs)
+    return Reply(status, json.dumps(obj).encode(), hdrs)
 
 
 def _rfc3339(moment: datetime) -> str:
@@ -407,12 +392,11 @@ class FakeGoogle:
         self.drafts: dict[str, dict[str, Any]] = {}
         self.threads: dict[str, list[str]] = {}
         self._lock = threading.RLock()
-        self._fault_rng = random.Random(seed)
         self._token_rng = random.Random(seed + 1)
         self._ids = itertools.count(1)
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
-        self._faults: list[_FaultRule] = []
+        self._faults = FaultPlan(FAULTS, seed)
         self._pages: dict[str, _Page] = {}
         # OAuth
         self._grants: dict[str, _Grant] = {}
@@ -713,32 +697,17 @@ class FakeGoogle:
                paths: str = "", retry_after: int | None = None) -> None:
         """Fail API requests: at these indexes (from now, among those whose path contains
         `paths`) and/or at a seeded `rate`. Rules add up; clear_faults() removes them all."""
-        if fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
         with self._lock:
-            self._faults.append(_FaultRule(
-                fault, frozenset(at or ()), rate, paths,
-                self.retry_after if retry_after is None else retry_after))
+            self._faults.add(fault, at=at, rate=rate, paths=paths,
+                             retry_after=self.retry_after if retry_after is None else retry_after)
 
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
 
-    def _pick_fault(self, path: str) -> _FaultRule | None:
-        chosen = None
-        for rule in self._faults:
-            if rule.paths and rule.paths not in path:
-                continue
-            index = rule.seen
-            rule.seen += 1
-            hit = index in rule.at or (rule.rate > 0 and self._fault_rng.random() < rule.rate)
-            if hit and chosen is None:
-                chosen = rule
-        return chosen
-
     @staticmethod
-    def _fault_reply(rule: _FaultRule) -> _Reply | None:
-        retry = {"Retry-After": str(rule.retry_after)}
+    def _fault_reply(rule: FaultRule) -> Reply | None:
+        retry = rule.retry_headers()
         if rule.fault == "429":
             return _ApiError(429, "Resource has been exhausted (e.g. check quota).",
                              "rateLimitExceeded", headers=retry).reply()
@@ -758,14 +727,14 @@ class FakeGoogle:
     # --- dispatch ---
 
     def _dispatch(self, method: str, target: str, headers: dict[str, str],
-                  body: bytes) -> _Reply | None:
+                  body: bytes) -> Reply | None:
         split = urlsplit(target)
         path = split.path
         lists = parse_qs(split.query, keep_blank_values=True)
         rec = Request(method, path, {k: v[0] for k, v in lists.items()}, lists, body)
         with self._lock:
             self.requests.append(rec)
-            reply: _Reply | None
+            reply: Reply | None
             try:
                 if path in _OAUTH_PATHS:
                     rec.api = False
@@ -773,7 +742,7 @@ class FakeGoogle:
                 elif method == "POST" and _SEND_RE.match(path):
                     self.send_attempts.append(rec)
                     reply = _ApiError(403, "Sending is disabled in the fake.", "forbidden").reply()
-                elif (rule := self._pick_fault(path)) is not None:
+                elif (rule := self._faults.pick(path)) is not None:
                     rec.fault = rule.fault
                     reply = self._fault_reply(rule)
                 else:
@@ -788,7 +757,7 @@ class FakeGoogle:
             return reply
 
     def _api(self, method: str, path: str, q: dict[str, list[str]], headers: dict[str, str],
-             body: bytes) -> _Reply:
+             body: bytes) -> Reply:
         if path.startswith("/calendar/v3/"):
             path = path[len("/calendar/v3"):]
         if m := _CAL_RE.match(path):
@@ -831,7 +800,7 @@ class FakeGoogle:
     # --- OAuth endpoints ---
 
     def _oauth(self, method: str, path: str, q: dict[str, list[str]], headers: dict[str, str],
-               body: bytes) -> _Reply:
+               body: bytes) -> Reply:
         try:
             if path == "/o/oauth2/auth":
                 return self._oauth_authorize(q)
@@ -848,7 +817,7 @@ class FakeGoogle:
             return _json_reply(exc.code, {"error": exc.error,
                                           "error_description": exc.description})
 
-    def _oauth_authorize(self, q: dict[str, list[str]]) -> _Reply:
+    def _oauth_authorize(self, q: dict[str, list[str]]) -> Reply:
         params = {k: v[0] for k, v in q.items()}
         if params.get("client_id") != self.client_id:
             raise _OAuthError(401, "invalid_client", "The OAuth client was not found.")
@@ -874,7 +843,7 @@ class FakeGoogle:
         if "state" in params:
             answer["state"] = params["state"]
         sep = "&" if "?" in redirect else "?"
-        return _Reply(302, b"", {"Location": redirect + sep + urlencode(answer)})
+        return Reply(302, b"", {"Location": redirect + sep + urlencode(answer)})
 
     def _client_ok(self, params: dict[str, str], headers: dict[str, str]) -> bool:
         auth = headers.get("authorization", "")
@@ -887,7 +856,7 @@ class FakeGoogle:
         return (params.get("client_id") == self.client_id
                 and params.get("client_secret") == self.client_secret)
 
-    def _oauth_token(self, params: dict[str, str], headers: dict[str, str]) -> _Reply:
+    def _oauth_token(self, params: dict[str, str], headers: dict[str, str]) -> Reply:
         if not self._client_ok(params, headers):
             raise _OAuthError(401, "invalid_client", "The OAuth client was not found.")
         grant_type = params.get("grant_type")
@@ -925,7 +894,7 @@ class FakeGoogle:
             return _json_reply(200, answer)
         raise _OAuthError(400, "unsupported_grant_type", "Invalid grant_type: " + str(grant_type))
 
-    def _tokeninfo(self, params: dict[str, str], *, v3: bool) -> _Reply:
+    def _tokeninfo(self, params: dict[str, str], *, v3: bool) -> Reply:
         info = self._access.get(params.get("access_token", ""))
         if info is None or not info.valid:
             raise _OAuthError(400, "invalid_token", "Invalid Value")
@@ -939,7 +908,7 @@ class FakeGoogle:
             answer.update(issued_to=self.client_id, audience=self.client_id)
         return _json_reply(200, answer)
 
-    def _oauth_revoke(self, params: dict[str, str]) -> _Reply:
+    def _oauth_revoke(self, params: dict[str, str]) -> Reply:
         token = params.get("token", "")
         if token in self._grants:
             self.revoke(token)
@@ -1076,7 +1045,7 @@ class FakeGoogle:
     # --- Gmail endpoints ---
 
     def _gmail(self, method: str, user: str, rest: str, q: dict[str, list[str]],
-               headers: dict[str, str], body: bytes) -> _Reply:
+               headers: dict[str, str], body: bytes) -> Reply:
         one = {k: v[0] for k, v in q.items()}
         route = (method, re.sub(r"^(messages|drafts|threads)/[^/]+$", r"\1/{id}", rest))
         scopes = {
@@ -1365,39 +1334,11 @@ def _search_date(value: str) -> datetime | None:
     return datetime(int(m[1]), int(m[2]), int(m[3]), tzinfo=UTC)
 
 
-class _Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"  # one request per connection keeps "drop" simple
-
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
-        headers = {k.lower(): v for k, v in self.headers.items()}
+class _Handler(FakeHandler):
+    def answer(self, body: bytes) -> Reply | None:
+        headers = {k.lower(): v for k, v in self.headers.items()}  # a repeated name: last wins
         fake: FakeGoogle = self.server.fake  # type: ignore[attr-defined]
-        reply = fake._dispatch(self.command, self.path, headers, body)
-        if reply is None:  # "drop": close without a status line
-            self.close_connection = True
-            return
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
+        return fake._dispatch(self.command, self.path, headers, body)
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("fake google: " + format, *args)

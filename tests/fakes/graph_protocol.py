@@ -18,16 +18,9 @@ from socket import socket
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from tests.fakes.common import FakeHandler, Reply  # Reply: graph modules import it from here
+
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Reply:
-    """What the HTTP handler writes back (None instead of a Reply: drop the connection)."""
-
-    status: int
-    body: bytes = b""
-    headers: dict[str, str] = field(default_factory=dict)
 
 
 def json_reply(status: int, obj: Any, headers: dict[str, str] | None = None,
@@ -596,42 +589,15 @@ class Server(ThreadingHTTPServer):
                      exc_info=True)
 
 
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.0"  # one request per connection keeps "drop" simple
+class Handler(FakeHandler):
     server: Server
 
-    def do_GET(self) -> None:
-        self._handle()
-
-    def do_POST(self) -> None:
-        self._handle()
-
-    def do_PATCH(self) -> None:
-        self._handle()
-
-    def do_PUT(self) -> None:
-        self._handle()
-
-    def do_DELETE(self) -> None:
-        self._handle()
-
-    def _handle(self) -> None:
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+    def answer(self, body: bytes) -> Reply | None:
         headers: dict[str, str] = {}
-        for name, value in self.headers.items():
+        for name, value in self.headers.items():  # a repeated name: values joined, as HTTP allows
             key = name.lower()
             headers[key] = f"{headers[key]}, {value}" if key in headers else value
-        reply = self.server.dispatch(self.command, self.path, headers, body, self.server.scheme)
-        if reply is None:  # "drop": close without a status line
-            self.close_connection = True
-            return
-        self.send_response(reply.status)
-        for name, value in reply.headers.items():
-            self.send_header(name, value)
-        self.send_header("Content-Length", str(len(reply.body)))
-        self.end_headers()
-        self.wfile.write(reply.body)
+        return self.server.dispatch(self.command, self.path, headers, body, self.server.scheme)
 
     def log_message(self, format: str, *args: Any) -> None:
         logger.debug("fake graph: " + format, *args)

@@ -93,18 +93,18 @@ from __future__ import annotations
 import copy
 import itertools
 import logging
-import random
 import re
 import ssl
 import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from tests.fakes.common import FaultPlan, FaultRule
 from tests.fakes.graph_identity import Access, IdentityPlatform, OAuthError, tls_material
 from tests.fakes.graph_mail import MailStore
 from tests.fakes.graph_protocol import (
@@ -151,17 +151,6 @@ _SEND_RE = re.compile(r"^me/(?:sendMail|(?:mailFolders/[^/]+/)?messages/[^/]+/"
                       r"(?:send|reply|replyAll|forward))$", re.IGNORECASE)
 
 
-@dataclass
-class _FaultRule:
-    fault: str
-    at: frozenset[int]
-    rate: float
-    paths: str
-    retry_after: int
-    oauth: bool
-    seen: int = 0
-
-
 class FakeGraph(MailStore, IdentityPlatform):
     """Stateful fake Graph + identity platform for one mailbox; see the module doc."""
 
@@ -183,11 +172,10 @@ class FakeGraph(MailStore, IdentityPlatform):
         self.max_concurrency_seen = 0
         self._lock = threading.RLock()
         self._init_identity()
-        self._fault_rng = random.Random(seed)
         self._ids = itertools.count(1)
         self._stamp = 0
         self._inflight = 0
-        self._faults: list[_FaultRule] = []
+        self._faults = FaultPlan(FAULTS, seed)
         self._servers: list[tuple[Server, threading.Thread]] = []
         self._events: dict[str, dict[str, Any]] = {}
         self._event_log: list[tuple[int, str, dict[str, Any] | None]] = []
@@ -314,40 +302,24 @@ class FakeGraph(MailStore, IdentityPlatform):
         """Fail requests whose path contains ``paths``: at these indexes (counted from now
         among matching requests) and/or at a seeded ``rate``. Graph requests only, unless
         ``oauth`` (then identity requests only). Rules add up; clear_faults() ends them."""
-        if fault not in FAULTS:
-            raise ValueError(f"unknown fault {fault!r}; one of {', '.join(FAULTS)}")
         with self._lock:
-            self._faults.append(_FaultRule(
-                fault, frozenset(at or ()), rate, paths,
-                self.retry_after if retry_after is None else retry_after, oauth))
+            self._faults.add(fault, at=at, rate=rate, paths=paths, oauth=oauth,
+                             retry_after=self.retry_after if retry_after is None else retry_after)
 
     def clear_faults(self) -> None:
         with self._lock:
             self._faults.clear()
 
-    def _pick_fault(self, path: str, oauth: bool) -> _FaultRule | None:
-        chosen = None
-        for rule in self._faults:
-            if rule.oauth != oauth or (rule.paths and rule.paths not in path):
-                continue
-            index = rule.seen
-            rule.seen += 1
-            hit = index in rule.at or (rule.rate > 0 and self._fault_rng.random() < rule.rate)
-            if hit and chosen is None:
-                chosen = rule
-        return chosen
-
     @staticmethod
-    def _fault_reply(rule: _FaultRule, oauth: bool) -> Reply | None:
-        retry = {"Retry-After": str(rule.retry_after)}
+    def _fault_reply(rule: FaultRule, oauth: bool) -> Reply | None:
+        retry = rule.retry_headers()
         if rule.fault in ("drop", "drop-after"):
             return None
         if oauth:
             error = "server_error" if rule.fault == "500" else "temporarily_unavailable"
-            headers = retry if rule.fault in ("429", "503") else {}
             return json_reply(int(rule.fault), {"error": error, "error_description":
                                                 "AADSTS90033: A transient error has occurred.",
-                                                "error_codes": [90033]}, headers)
+                                                "error_codes": [90033]}, retry)
         if rule.fault == "429":
             return GraphError(429, "TooManyRequests", "Too many requests.", retry).reply()
         if rule.fault == "503":
@@ -397,7 +369,7 @@ class FakeGraph(MailStore, IdentityPlatform):
         try:
             rule = None
             if not (not oauth and self._is_send(rec.path)):
-                rule = self._pick_fault(rec.path, oauth)
+                rule = self._faults.pick(rec.path, oauth)
             if rule is not None and rule.fault != "drop-after":
                 rec.fault = rule.fault
                 reply = self._fault_reply(rule, oauth)
