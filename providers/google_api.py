@@ -116,8 +116,10 @@ class GoogleApi:
             attempt += 1
             wait = (failure.retry_after if failure.retry_after is not None
                     else self.retry.backoff(attempt - 1))
-            if failure.rate and wait > self.retry.max_wait:
-                raise RateLimited(self.account, wait)
+            if wait > self.retry.max_wait:
+                if failure.rate:
+                    raise RateLimited(self.account, wait)
+                wait = self.retry.max_wait  # an outage's Retry-After never stalls the cycle
             if attempt >= self.retry.tries:
                 if failure.rate:
                     raise RateLimited(self.account, failure.retry_after)

@@ -486,6 +486,15 @@ def test_a_long_retry_after_ends_the_attempt_at_once(fake: FakeGoogle, gmail: Gm
     assert caught.value.retry_after == 3600 and sleeps == []
 
 
+def test_an_outage_retry_after_is_capped(fake: FakeGoogle, gmail: Gmail,
+                                         sleeps: list[float]) -> None:
+    fake.deliver(mail().as_bytes())
+    fake.inject("503", at=[0], retry_after=3600)
+    batch = gmail.messages_since(None, not_before())
+    assert [m.subject for m in batch.messages] == ["Re: Interview"]
+    assert sleeps == [60.0]  # Retry.max_wait, not an hour inside one cycle
+
+
 def test_a_failed_read_records_nothing(fake: FakeGoogle, gmail: Gmail) -> None:
     first = gmail.messages_since(None, not_before())
     for n in range(3):
