@@ -114,20 +114,7 @@ class GoogleApi:
             except TRANSIENT as exc:
                 failure = Failure(f"{type(exc).__name__}: {exc}".strip(": "), rate=False)
             attempt += 1
-            wait = (failure.retry_after if failure.retry_after is not None
-                    else self.retry.backoff(attempt - 1))
-            if wait > self.retry.max_wait:
-                if failure.rate:
-                    raise RateLimited(self.account, wait)
-                wait = self.retry.max_wait  # an outage's Retry-After never stalls the cycle
-            if attempt >= self.retry.tries:
-                if failure.rate:
-                    raise RateLimited(self.account, failure.retry_after)
-                raise ProviderUnavailable(self.account, f"{method}: {failure.why} "
-                                          f"({attempt} attempts)")
-            logger.info("account %s: %s: %s; trying again in %.1fs (%d of %d)", self.account,
-                        method, failure.why, wait, attempt + 1, self.retry.tries)
-            self.retry.sleep(wait)
+            self.retry.sleep(self.retry.wait_after(failure, attempt, self.account, method))
 
     def _http_failure(self, method: str, status: int, exc: HttpError) -> Failure:
         reason = _error_reason(exc)

@@ -39,7 +39,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry as Urllib3Retry
 
-from .errors import AuthExpired, ProviderUnavailable, RateLimited
+from .errors import AuthExpired, ProviderUnavailable
 from .retry import ExpectedStatus, Failure, Retry, retry_after
 
 logger = logging.getLogger(__name__)
@@ -124,20 +124,7 @@ class GraphHttp:
                         continue
                     failure = self._failure(what, status, code, response, expect, delta)
             attempt += 1
-            wait = (failure.retry_after if failure.retry_after is not None
-                    else self.retry.backoff(attempt - 1))
-            if wait > self.retry.max_wait:
-                if failure.rate:
-                    raise RateLimited(self.account, wait)
-                wait = self.retry.max_wait
-            if attempt >= self.retry.tries:
-                if failure.rate:
-                    raise RateLimited(self.account, failure.retry_after)
-                raise ProviderUnavailable(self.account, f"{what}: {failure.why} "
-                                          f"({attempt} attempts)")
-            logger.info("account %s: %s: %s; trying again in %.1fs (%d of %d)", self.account,
-                        what, failure.why, wait, attempt + 1, self.retry.tries)
-            self.retry.sleep(wait)
+            self.retry.sleep(self.retry.wait_after(failure, attempt, self.account, what))
 
     def _send(self, method: str, url: str, params: Mapping[str, str] | None, json: Any,
               headers: Mapping[str, str] | None, *, fresh: bool) -> requests.Response:

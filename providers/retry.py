@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
+from .errors import ProviderUnavailable, RateLimited
+
 logger = logging.getLogger(__name__)
 
 
@@ -38,6 +40,27 @@ class Retry:
         except ValueError:
             logger.warning("ignoring %s=%r: not a number", variable, raw)
             return cls()
+
+    def wait_after(self, failure: Failure, attempts: int, account: str, what: str) -> float:
+        """Seconds to wait before trying again after ``attempts`` failed tries.
+
+        :raises RateLimited: the service wants longer than ``max_wait``, or the tries ran out
+            on a rate limit.
+        :raises ProviderUnavailable: the tries ran out on an outage.
+        """
+        wait = (failure.retry_after if failure.retry_after is not None
+                else self.backoff(attempts - 1))
+        if wait > self.max_wait:
+            if failure.rate:
+                raise RateLimited(account, wait)
+            wait = self.max_wait  # an outage's Retry-After never stalls the cycle
+        if attempts >= self.tries:
+            if failure.rate:
+                raise RateLimited(account, failure.retry_after)
+            raise ProviderUnavailable(account, f"{what}: {failure.why} ({attempts} attempts)")
+        logger.info("account %s: %s: %s; trying again in %.1fs (%d of %d)", account, what,
+                    failure.why, wait, attempts + 1, self.tries)
+        return wait
 
     def backoff(self, attempt: int) -> float:
         """Exponential with "equal jitter": half the delay fixed, half random."""
