@@ -68,6 +68,11 @@ def _store(config: Config) -> Iterator[Store]:
         store.close()
 
 
+def _tell(text: str) -> None:
+    """A line for the person at the terminal, beside the output (stderr)."""
+    click.echo(text, err=True)
+
+
 def _one(store: Store, ident: str) -> Interview:
     matches = store.find_interviews(ident.strip().lower())
     if not matches:
@@ -113,12 +118,19 @@ def run(ctx: click.Context, once: bool, dry_run: bool) -> None:
 
         ctx.exit(run_daemon(Path(ctx.obj or default_config_path()), dry_run=dry_run))
     from .engine import Engine
+    from .lock import StateLock
 
-    engine = Engine.open(config, dry_run=dry_run)
+    lock = StateLock(config.daemon.state_dir, "run --once", _tell)
+    if not dry_run:  # a dry run works on a copy and writes nothing: no lock needed
+        lock.acquire()
     try:
-        report = engine.cycle()
+        engine = Engine.open(config, dry_run=dry_run)
+        try:
+            report = engine.cycle()
+        finally:
+            engine.close()
     finally:
-        engine.close()
+        lock.release()
     verb = "would write" if dry_run else "wrote"
     click.echo(f"{verb} {len(report.created)} draft(s)")
     _print_drafts(report.created, bodies=dry_run)
@@ -214,9 +226,8 @@ def note(ctx: click.Context, ident: str, text: str) -> None:
         raise UsageError("the note is empty")
     with _store(config) as store:
         iv = _one(store, ident)
-        iv.notes.append(text[:500])
         with store.transaction() as conn:
-            store.save_interview(conn, iv)
+            store.add_note(conn, iv.id, text[:500])
     click.echo(f"Noted for interview {iv.id}; it fills the drafts written from now on.")
 
 
@@ -224,11 +235,11 @@ def _close(ctx: click.Context, ident: str, how: str) -> None:
     config = _config(ctx)
     with _store(config) as store:
         iv = _one(store, ident)
-        if iv.closed:
-            raise UsageError(f"interview {iv.id} is already {iv.closed}")
-        iv.closed, iv.closed_reason = how, "by hand"
         with store.transaction() as conn:
-            store.save_interview(conn, iv)
+            closed = store.close_by_hand(conn, iv.id, how)
+        if not closed:
+            now = store.interview(iv.id)
+            raise UsageError(f"interview {iv.id} is already {now.closed if now else 'gone'}")
     click.echo(f"Interview {iv.id} marked {how}: nothing more will be drafted for it.")
 
 
@@ -343,7 +354,7 @@ def demo(folder: Path | None) -> None:
     """Run the real engine once on a built-in sample calendar and mailbox (no accounts)."""
     from .demo import run_demo
 
-    run_demo(folder, click.echo)
+    run_demo(folder, click.echo, on_wait=_tell)
 
 
 def main() -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .config import load_config
 from .engine import Engine
+from .lock import StateLock
 
 Echo = Callable[[str], None]
 
@@ -139,16 +140,18 @@ def setup(folder: Path, now: datetime) -> Path:
     return scratch_account(folder, _ics(now))
 
 
-def run_demo(folder: Path | None, echo: Echo, now: datetime | None = None) -> int:
+def run_demo(folder: Path | None, echo: Echo, now: datetime | None = None,
+             on_wait: Echo | None = None) -> int:
     folder = folder or Path(tempfile.gettempdir()) / "interview-followup-demo"
     moment = now or datetime.now(UTC)
     config_path = setup(folder, moment)
     config = load_config(config_path)
-    engine = Engine.open(config, clock=lambda: now or datetime.now(UTC))
-    try:
-        report = engine.cycle()
-    finally:
-        engine.close()
+    with StateLock(config.daemon.state_dir, "demo", on_wait):
+        engine = Engine.open(config, clock=lambda: now or datetime.now(UTC))
+        try:
+            report = engine.cycle()
+        finally:
+            engine.close()
     echo(f"Demo folder: {folder}")
     echo("Calendar: 5 events (an onsite that just ended, a phone screen nine days ago, "
          "a cancelled interview, a mock interview, a dentist appointment)\n")

@@ -20,6 +20,7 @@ from .calendar_sync import CalendarSync
 from .clock import Clock, system_clock
 from .config import Config
 from .lifecycle import EVERYONE, NOBODY, STATUS_CHECK, THANK_YOU
+from .lock import claim_is_live, owner_id
 from .mail_sync import MailSync
 from .mime import build_message
 from .people import Recipient
@@ -76,6 +77,7 @@ class Engine:
         # When each account's calendar was last read successfully: a cancellation first
         # seen after an interview's start counts only if the event was seen alive then.
         self._calendar_seen: dict[str, datetime] = {}
+        self.owner = owner_id()  # written into each claim: whose work in progress it is
         self.calendar = CalendarSync(store, config)
         self.mail = MailSync(store, config, clock)
 
@@ -273,12 +275,17 @@ class Engine:
         """Claim every draft of ``kind`` in one transaction, then write each (rule 5)."""
         planned = self.plan(iv, kind)
         now = self.clock()
-        rows = {p.marker: self.store.draft(p.marker) for p in planned}
         with self.store.transaction() as conn:
+            # Read inside the transaction: `skip` or `done` from the command line may
+            # have closed the interview since this cycle read it.
+            if not self.store.is_open(iv.id):
+                log.info("interview %s was closed meanwhile; nothing drafted", iv.id)
+                return
+            rows = {p.marker: self.store.draft(p.marker) for p in planned}
             for p in planned:
                 if rows[p.marker] is None:
                     self.store.claim(conn, p.marker, iv.id, kind, _recipient(p),
-                                     p.rendered.subject, now)
+                                     p.rendered.subject, now, self.owner)
         for p in planned:
             row = rows[p.marker]
             if row is not None and row.state == "created":
@@ -314,6 +321,10 @@ class Engine:
         now = self.clock()
         pending: dict[tuple[str, str], set[str]] = {}
         for claim in self.store.drafts(state="claimed", account=account.name):
+            if claim.owner != self.owner and claim_is_live(claim.owner, claim.claimed_at, now):
+                log.warning("draft %s is being written by process %s; leaving it to it",
+                            claim.marker, claim.owner)
+                continue
             if self._reconcile(account, claim):
                 continue
             iv = self.store.interview(claim.interview_id)

@@ -50,7 +50,8 @@ from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
 from .config import Config, load_config
-from .errors import ConfigError
+from .errors import ConfigError, FollowupError
+from .lock import SERVICE, StateLock
 from .logs import setup_logging
 from .sdnotify import notify, watchdog_interval
 
@@ -138,16 +139,32 @@ class _Daemon:
         self.ready_sent = False
         self.stopping_sent = False
         self.stuck_reported = False
+        self.lock = StateLock(config.daemon.state_dir, SERVICE, logger.warning)
 
     # -- lifecycle -----------------------------------------------------------
     def run(self) -> int:
+        # Signals first: a stop while waiting for the state or opening the engine is clean.
+        watcher = _SignalWatcher(self.on_signal)
+        watcher.install()
+        try:
+            # One writer per state, held for the service's whole life (see daemon/lock.py).
+            # A dry run works on a copy of the state and writes nothing: no lock.
+            if not self.dry_run and not self.lock.acquire(cancelled=self.stopping.is_set):
+                logger.info("stopped before start-up ended")
+                return 0
+            try:
+                return self._run()
+            finally:
+                self.lock.release()
+        finally:
+            watcher.uninstall()
+
+    def _run(self) -> int:
         try:
             self.on_engine_thread(self.open_engine)  # failures here end the start-up
         except BaseException:
             self.engine_thread.shutdown()
             raise
-        watcher = _SignalWatcher(self.on_signal)
-        watcher.install()
         try:
             self.scheduler.add_job(self.poll_job, self._poll_trigger(), id="poll",
                                    next_run_time=datetime.now(UTC))
@@ -165,7 +182,6 @@ class _Daemon:
                 self.notify_stopping()
                 self.close_engine()
             self.engine_thread.shutdown()
-            watcher.uninstall()
         logger.info("stopped")
         return 0
 
@@ -251,6 +267,8 @@ class _Daemon:
         report: ReportLike | None = None
         try:
             report = self.on_engine_thread(self.engine_cycle)
+        except FollowupError as exc:  # says itself what is wrong (a full disk, say)
+            logger.error("cycle failed: %s; trying again at the next poll", exc)
         except Exception:
             logger.exception("cycle failed; trying again at the next poll")
         finally:
@@ -287,6 +305,12 @@ class _Daemon:
                 config = self.loader(self.path)
             except ConfigError as exc:
                 logger.error("reload failed; keeping the running configuration.\n%s", exc)
+                return
+            if config.daemon.state_dir != self.config.daemon.state_dir:
+                # The lock is held on the old state; moving it needs a restart.
+                logger.error("reload failed: [daemon] state_dir changed; restart the service "
+                             "to use %s. Keeping the running configuration.",
+                             config.daemon.state_dir)
                 return
             setup_logging(config.daemon.log_level)
             self.close_engine()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from typing import Any
 
 from .errors import StateError
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -65,13 +66,31 @@ CREATE TABLE IF NOT EXISTS drafts (
     sent_message_id TEXT,
     sent_references TEXT,
     sent_thread_id TEXT,
-    sent_provider_id TEXT
+    sent_provider_id TEXT,
+    owner TEXT                -- host:pid of the process that claimed it
 );
 CREATE INDEX IF NOT EXISTS drafts_interview ON drafts (interview_id);
 CREATE TABLE IF NOT EXISTS paused (
     account TEXT PRIMARY KEY, reason TEXT NOT NULL, since TEXT NOT NULL
 );
 """
+
+# _MIGRATIONS[n - 1] takes a state of schema n to n + 1 (what _SCHEMA creates is current).
+_MIGRATIONS = [
+    "ALTER TABLE drafts ADD COLUMN owner TEXT",
+]
+
+_BUSY_TIMEOUT = 30  # seconds SQLite waits for another connection's write to end
+_FREE_ENOUGH = 1 << 20  # bytes; below this an I/O error is taken to be a full disk
+
+
+def _disk_full(path: Path | None) -> bool:
+    if path is None:
+        return False
+    try:
+        return shutil.disk_usage(path.parent).free < _FREE_ENOUGH
+    except OSError:
+        return False
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -142,6 +161,7 @@ class DraftRow:
     sent_references: list[str]
     sent_thread_id: str | None
     sent_provider_id: str | None
+    owner: str = ""  # host:pid of the process that claimed it ("" before schema 2)
 
 
 class Store:
@@ -160,7 +180,7 @@ class Store:
                 # Create with 0600 before SQLite opens it, so it is never readable by others.
                 os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))
             os.chmod(path, 0o600)
-            conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+            conn = sqlite3.connect(path, isolation_level=None, timeout=_BUSY_TIMEOUT)
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute("PRAGMA synchronous=FULL")
         except (OSError, sqlite3.Error) as exc:
@@ -191,28 +211,56 @@ class Store:
                 row = self.conn.execute(
                     "SELECT value FROM meta WHERE key='schema_version'"
                 ).fetchone()
-                if row is None:
-                    self.conn.execute(
-                        "INSERT INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                    )
-                elif int(row[0]) > SCHEMA_VERSION:
+                version = SCHEMA_VERSION if row is None else int(row[0])
+                if version > SCHEMA_VERSION:
                     raise StateError(
                         f"the state file {self.path} is from a newer interview-followup "
                         f"(schema {row[0]}, this one knows {SCHEMA_VERSION})"
                     )
+                for step in range(version, SCHEMA_VERSION):
+                    self.conn.execute(_MIGRATIONS[step - 1])
+                self.conn.execute(
+                    "INSERT INTO meta VALUES ('schema_version', ?) "
+                    "ON CONFLICT (key) DO UPDATE SET value=excluded.value", (str(SCHEMA_VERSION),)
+                )
         except sqlite3.DatabaseError as exc:
             raise StateError(f"the state file {self.path} cannot be used: {exc}") from None
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        self.conn.execute("BEGIN IMMEDIATE")
+        """All or nothing; SQLite's own errors leave as a :class:`StateError` that says what
+        a person can do about them (a full disk, a state another program keeps locked)."""
+        try:
+            self.conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            raise self._explain(exc) from None
         try:
             yield self.conn
-        except BaseException:
-            self.conn.execute("ROLLBACK")
+        except BaseException as exc:
+            if self.conn.in_transaction:
+                self.conn.execute("ROLLBACK")
+            if isinstance(exc, sqlite3.OperationalError):
+                raise self._explain(exc) from None
             raise
         else:
-            self.conn.execute("COMMIT")
+            try:
+                self.conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if self.conn.in_transaction:
+                    self.conn.execute("ROLLBACK")
+                raise self._explain(exc) from None
+
+    def _explain(self, exc: sqlite3.OperationalError) -> StateError:
+        where = self.path or "memory"
+        code = getattr(exc, "sqlite_errorcode", 0) & 0xFF  # the primary code, not the extended
+        if code == sqlite3.SQLITE_FULL or (code == sqlite3.SQLITE_IOERR and _disk_full(self.path)):
+            return StateError(f"the disk holding the state {where} is full: nothing was "
+                              "changed; free some space and the next cycle carries on")
+        if code == sqlite3.SQLITE_BUSY:
+            return StateError(f"the state {where} stayed locked by another program for "
+                              f"{_BUSY_TIMEOUT} s (a backup tool or an SQLite browser?); "
+                              "nothing was changed; try again")
+        return StateError(f"the state {where} could not be written: {exc}; nothing was changed")
 
     # -- checkpoints ---------------------------------------------------------
     def checkpoint(self, account: str, kind: str) -> str | None:
@@ -280,9 +328,24 @@ class Store:
         return self._interview(row) if row else None
 
     def save_interview(self, conn: sqlite3.Connection, iv: Interview) -> None:
+        """Insert ``iv``, or update what the engine owns of it.
+
+        What the person sets by hand in another process while the service runs
+        is never overwritten from an ``Interview`` read earlier: the notes (see
+        :meth:`add_note`), and a closed interview stays closed as it was closed.
+        """
         conn.execute(
-            f"INSERT OR REPLACE INTO interviews ({self._IV_COLS}) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+            f"INSERT INTO interviews ({self._IV_COLS}) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "ON CONFLICT (id) DO UPDATE SET title=excluded.title, start=excluded.start, "
+            "end=excluded.end, company=excluded.company, "
+            "company_domain=excluded.company_domain, role=excluded.role, "
+            "snapshot=excluded.snapshot, "
+            "closed_reason=CASE WHEN closed IS NULL THEN excluded.closed_reason "
+            "ELSE closed_reason END, "
+            "closed=COALESCE(closed, excluded.closed), missed=excluded.missed, "
+            "answered_at=excluded.answered_at, answered_by=excluded.answered_by, "
+            "answered_late=excluded.answered_late",
             (
                 iv.id, iv.account, iv.event_uid, iv.title, _ts(iv.start), _ts(iv.end),
                 iv.company, iv.company_domain, iv.role, json.dumps(iv.snapshot),
@@ -292,11 +355,28 @@ class Store:
             ),
         )
 
+    def add_note(self, conn: sqlite3.Connection, interview_id: str, text: str) -> None:
+        """Append one note in place (no read-modify-write a concurrent writer could undo)."""
+        conn.execute("UPDATE interviews SET notes=json_insert(notes, '$[#]', ?) WHERE id=?",
+                     (text, interview_id))
+
+    def close_by_hand(self, conn: sqlite3.Connection, interview_id: str, how: str) -> bool:
+        """Close an open interview (`skip`, `done`); False when it was already closed."""
+        cursor = conn.execute(
+            "UPDATE interviews SET closed=?, closed_reason='by hand' "
+            "WHERE id=? AND closed IS NULL", (how, interview_id))
+        return cursor.rowcount == 1
+
+    def is_open(self, interview_id: str) -> bool:
+        row = self.conn.execute("SELECT closed FROM interviews WHERE id=?",
+                                (interview_id,)).fetchone()
+        return row is not None and row[0] is None
+
     # -- drafts --------------------------------------------------------------
     _DR_COLS = (
         "marker, interview_id, kind, recipient, subject, state, draft_id, message_id, thread_id, "
         "claimed_at, created_at, sent_at, sent_message_id, sent_references, sent_thread_id, "
-        "sent_provider_id"
+        "sent_provider_id, owner"
     )
 
     def _draft(self, r: tuple[Any, ...]) -> DraftRow:
@@ -305,7 +385,7 @@ class Store:
             draft_id=r[6], message_id=r[7], thread_id=r[8],
             claimed_at=datetime.fromisoformat(r[9]), created_at=_dt(r[10]), sent_at=_dt(r[11]),
             sent_message_id=r[12], sent_references=json.loads(r[13] or "[]"),
-            sent_thread_id=r[14], sent_provider_id=r[15],
+            sent_thread_id=r[14], sent_provider_id=r[15], owner=r[16] or "",
         )
 
     def draft(self, marker: str) -> DraftRow | None:
@@ -333,13 +413,16 @@ class Store:
         return [self._draft(r) for r in self.conn.execute(sql, args)]
 
     def claim(self, conn: sqlite3.Connection, marker: str, interview_id: str, kind: str,
-              recipient: str, subject: str, now: datetime) -> None:
-        """Record the intent to create a draft; committed before the mailbox is touched."""
-        conn.execute(
+              recipient: str, subject: str, now: datetime, owner: str) -> bool:
+        """Record the intent to create a draft; committed before the mailbox is touched.
+        False when the marker already has a row (nothing is changed then)."""
+        cursor = conn.execute(
             "INSERT INTO drafts (marker, interview_id, kind, recipient, subject, state, "
-            "claimed_at) VALUES (?,?,?,?,?, 'claimed', ?)",
-            (marker, interview_id, kind, recipient, subject, _ts(now)),
+            "claimed_at, owner) VALUES (?,?,?,?,?, 'claimed', ?, ?) "
+            "ON CONFLICT (marker) DO NOTHING",
+            (marker, interview_id, kind, recipient, subject, _ts(now), owner),
         )
+        return cursor.rowcount == 1
 
     def drop_claim(self, conn: sqlite3.Connection, marker: str) -> None:
         """Forget a claim whose draft is known not to exist and is no longer wanted."""

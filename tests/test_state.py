@@ -12,6 +12,7 @@ from daemon.errors import StateError
 from daemon.state import SCHEMA_VERSION, Interview, Store
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
+OWNER = "laptop:4242"
 
 
 def interview(iid: str = "abcd1234") -> Interview:
@@ -53,7 +54,7 @@ def test_a_failed_transaction_changes_nothing(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError), store.transaction() as conn:
         store.save_interview(conn, interview())
         store.claim(conn, "abcd1234/thank_you/jane@acme.com", "abcd1234", "thank_you",
-                    "jane@acme.com", "Thank you", NOW)
+                    "jane@acme.com", "Thank you", NOW, OWNER)
         raise RuntimeError("crash inside the transaction")
     assert store.interviews() == []
     assert store.drafts() == []
@@ -64,17 +65,21 @@ def test_claim_then_record_survives_reopening(tmp_path: Path) -> None:
     marker = "abcd1234/thank_you/jane@acme.com"
     with store.transaction() as conn:
         store.save_interview(conn, interview())
-        store.claim(conn, marker, "abcd1234", "thank_you", "jane@acme.com", "Thank you", NOW)
+        assert store.claim(conn, marker, "abcd1234", "thank_you", "jane@acme.com",
+                           "Thank you", NOW, OWNER)
     store.close()
     store = Store.open(tmp_path)
     (claim,) = store.drafts(state="claimed", account="home")
-    assert claim.marker == marker and claim.draft_id is None
+    assert claim.marker == marker and claim.draft_id is None and claim.owner == OWNER
     store.record_created(marker, "key-1", "<m@x>", "", NOW)
     assert store.drafts(state="claimed") == []
     row = store.draft(marker)
     assert row is not None and row.state == "created" and row.draft_id == "key-1"
-    with pytest.raises(sqlite3.IntegrityError), store.transaction() as conn:  # never twice
-        store.claim(conn, marker, "abcd1234", "thank_you", "jane@acme.com", "Thank you", NOW)
+    with store.transaction() as conn:  # never twice: a second claim changes nothing
+        assert not store.claim(conn, marker, "abcd1234", "thank_you", "jane@acme.com",
+                               "Thank you", NOW, "otherhost:1")
+    row = store.draft(marker)
+    assert row is not None and row.state == "created" and row.owner == OWNER
 
 
 def test_naive_times_never_reach_the_store(tmp_path: Path) -> None:
@@ -83,3 +88,94 @@ def test_naive_times_never_reach_the_store(tmp_path: Path) -> None:
     naive.start = datetime(2026, 11, 25, 15, 0)
     with pytest.raises(ValueError, match="naive"), store.transaction() as conn:
         store.save_interview(conn, naive)
+
+
+# -- the service and the command line on one state (issue 7) ------------------------------
+def test_a_stale_interview_written_by_the_engine_keeps_notes_and_a_close_by_hand(
+        tmp_path: Path) -> None:
+    """The service holds an Interview read before `note` and `skip` ran in another
+    process; writing it back (a move, an answer) must not undo them."""
+    service = Store.open(tmp_path)
+    with service.transaction() as conn:
+        service.save_interview(conn, interview())
+    stale = service.interview("abcd1234")
+    assert stale is not None
+    command = Store.open(tmp_path)  # `followup note` / `skip`: a connection of its own
+    with command.transaction() as conn:
+        command.add_note(conn, "abcd1234", "we discussed the on-call rotation")
+        command.add_note(conn, "abcd1234", "Strength: ten years of SRE work")
+        assert command.close_by_hand(conn, "abcd1234", "skipped")
+    stale.start = NOW.replace(hour=16)
+    stale.answered_at, stale.answered_by = NOW, "message from jane@acme.com"
+    stale.closed, stale.closed_reason = "cancelled", "event deleted"
+    with service.transaction() as conn:
+        service.save_interview(conn, stale)
+    now = command.interview("abcd1234")
+    assert now is not None
+    assert now.notes == ["we discussed the on-call rotation", "Strength: ten years of SRE work"]
+    assert (now.closed, now.closed_reason) == ("skipped", "by hand")
+    # What the engine owns is written.
+    assert now.start == NOW.replace(hour=16) and now.answered_at == NOW
+
+
+def test_the_engine_closes_an_open_interview_and_a_second_close_by_hand_says_no(
+        tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    iv = interview()
+    with store.transaction() as conn:
+        store.save_interview(conn, iv)
+    iv.closed, iv.closed_reason = "cancelled", "event deleted"
+    with store.transaction() as conn:
+        store.save_interview(conn, iv)
+        assert not store.close_by_hand(conn, iv.id, "done")
+    now = store.interview(iv.id)
+    assert now is not None and (now.closed, now.closed_reason) == ("cancelled", "event deleted")
+
+
+def test_a_schema_1_state_gains_the_claim_owner(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    marker = "abcd1234/thank_you/jane@acme.com"
+    with store.transaction() as conn:
+        store.save_interview(conn, interview())
+        store.claim(conn, marker, "abcd1234", "thank_you", "jane@acme.com", "Thank you", NOW,
+                    OWNER)
+        # Back to what version 1 wrote: no owner column.
+        conn.execute("ALTER TABLE drafts DROP COLUMN owner")
+        conn.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
+    store.close()
+    store = Store.open(tmp_path)
+    (row,) = store.drafts()
+    assert row.marker == marker and row.owner == ""
+    assert store.conn.execute(
+        "SELECT value FROM meta WHERE key='schema_version'").fetchone() == (str(SCHEMA_VERSION),)
+
+
+def test_a_full_disk_is_named_and_changes_nothing(tmp_path: Path) -> None:
+    store = Store.open(tmp_path)
+    with store.transaction() as conn:
+        store.save_interview(conn, interview("first"))
+    # SQLite reports a database that cannot grow exactly as it reports a full disk.
+    pages = store.conn.execute("PRAGMA page_count").fetchone()[0]
+    store.conn.execute(f"PRAGMA max_page_count={pages}")
+    big = interview("second")
+    big.snapshot["padding"] = "x" * 200_000
+    with pytest.raises(StateError, match=r"the disk holding the state .*state\.db is full: "
+                                         r"nothing was changed"), store.transaction() as conn:
+        store.save_interview(conn, big)
+    assert [iv.id for iv in store.interviews()] == ["first"]
+    assert not store.conn.in_transaction
+
+
+def test_a_state_locked_by_another_program_says_so(tmp_path: Path,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("daemon.state._BUSY_TIMEOUT", 0.2)
+    store = Store.open(tmp_path)
+    other = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # e.g. an SQLite browser in the middle of an edit
+    try:
+        with pytest.raises(StateError, match=r"stayed locked by another program .* nothing was "
+                                             r"changed"), store.transaction() as conn:
+            store.save_interview(conn, interview())
+    finally:
+        other.execute("ROLLBACK")
+    assert store.interviews() == []
