@@ -15,6 +15,14 @@ Retries back off exponentially with jitter from a base of 1 s, at most
 :attr:`Retry.tries` attempts. Testing knob: ``FOLLOWUP_GOOGLE_RETRY_BASE``
 (seconds) lowers that base for test runs against a fake server; it is not a
 user setting.
+
+Only :meth:`GoogleApi.call` tries a request again. Below it, google-api-python-client
+makes one attempt (``execute()`` with its default ``num_retries=0``), and httplib2,
+which sends a request a second time by itself when the connection closes before the
+answer (it takes that for a stale keep-alive connection, whatever the method), is
+:class:`SendOnceHttp`: it still does so for a GET, never for a POST. The connection may
+close after Gmail made the draft; the caller's retry looks for the marker first
+(:meth:`providers.gmail.Gmail.create_draft`), httplib2's would make a second draft.
 """
 
 from __future__ import annotations
@@ -40,9 +48,11 @@ RATE_REASONS = frozenset({"rateLimitExceeded", "userRateLimitExceeded"})
 QUOTA_REASONS = frozenset({"dailyLimitExceeded", "quotaExceeded"})
 SCOPE_REASONS = frozenset({"insufficientPermissions", "ACCESS_TOKEN_SCOPE_INSUFFICIENT"})
 # Connection-level failures: worth another try (httplib2 already retried a stale
-# connection once by itself). A garbled body is one too.
+# connection once by itself, for a GET). A garbled body is one too.
 TRANSIENT = (OSError, http.client.HTTPException, httplib2.HttpLib2Error, TransportError,
              json.JSONDecodeError)
+# Sending one of these twice does no more than sending it once (RFC 9110, 9.2.2).
+IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"})
 
 CredentialsLoader = Callable[[str], Any]
 
@@ -80,7 +90,7 @@ class GoogleApi:
                     self._load = load_credentials
                 self._creds = self._load(self.account)
                 self._http = google_auth_httplib2.AuthorizedHttp(
-                    self._creds, http=httplib2.Http(timeout=self._timeout))
+                    self._creds, http=SendOnceHttp(timeout=self._timeout))
             options = ({"api_endpoint": self.endpoint + SERVICE_PATHS[name]}
                        if self.endpoint else None)
             self._services[name] = build(name, version, http=self._http, static_discovery=True,
@@ -161,6 +171,67 @@ class GoogleApi:
         self.save()
         if self._http is not None:
             self._http.close()
+
+
+class NotResent(httplib2.HttpLib2Error):
+    """The connection closed before the answer to a request that is not idempotent: it may
+    have been carried out, so it is not sent again here."""
+
+    def __init__(self, method: str, failure: BaseException | None) -> None:
+        why = f"{type(failure).__name__}: {failure}" if failure is not None else "no answer"
+        super().__init__(f"{method}: the connection closed before the answer ({why}); "
+                         "not sent again")
+
+
+class SendOnceHttp(httplib2.Http):
+    """``httplib2.Http`` that sends a request which is not idempotent (POST, PATCH) once.
+
+    httplib2 sends a request again when the answer's status line does not come (in
+    ``_conn_request``: "the connection just went stale"). For a GET that is harmless and
+    stays. For drafts.create the answer may have been lost after Gmail made the draft: such
+    a request goes through a connection that sends once and raises :class:`NotResent` when
+    httplib2 wants to send it again, so that :meth:`GoogleApi.call` (and the marker lookup
+    before its retry) decides instead. httplib2 has no setting for this, hence the hook on
+    its internal ``_conn_request``; tests/test_lost_replies.py fails should a later httplib2
+    send a POST twice again.
+    """
+
+    def _conn_request(self, conn: Any, request_uri: str, method: str, body: Any,
+                      headers: Any) -> Any:
+        if method.upper() not in IDEMPOTENT:
+            conn = _SendOnce(conn, method.upper())
+        return super()._conn_request(conn, request_uri, method, body, headers)
+
+
+class _SendOnce:
+    """A connection of httplib2 that refuses a second ``request()`` (see SendOnceHttp)."""
+
+    def __init__(self, conn: Any, method: str) -> None:
+        self._conn = conn
+        self._method = method
+        self._sent = False
+        self._failure: BaseException | None = None
+
+    def connect(self) -> None:
+        if not self._sent:  # a connection for a second send would go unused
+            self._conn.connect()
+
+    def request(self, *args: Any, **kwargs: Any) -> Any:
+        if self._sent:
+            self._conn.close()
+            raise NotResent(self._method, self._failure)
+        self._sent = True
+        return self._conn.request(*args, **kwargs)
+
+    def getresponse(self) -> Any:
+        try:
+            return self._conn.getresponse()
+        except Exception as exc:
+            self._failure = exc
+            raise
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._conn, name)
 
 
 def _error_reason(exc: HttpError) -> str:

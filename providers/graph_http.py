@@ -14,10 +14,12 @@ transport failure is translated here, at one place::
 
 At most :data:`MAX_IN_FLIGHT` requests of one mailbox are on the wire at once
 (Outlook allows four concurrent requests per mailbox and app); a retry waits
-outside that limit. Connection set-up failures are retried by urllib3 itself;
-everything else by :meth:`GraphHttp.request`, at most :attr:`Retry.tries`
-attempts. Testing knob: ``FOLLOWUP_GRAPH_RETRY_BASE`` (seconds) lowers the
-backoff base for test runs against a fake server; it is not a user setting.
+outside that limit. Connection set-up failures (nothing was sent) are retried by
+urllib3 itself; everything else by :meth:`GraphHttp.request` only, at most
+:attr:`Retry.tries` attempts, and for a draft creation after ``before_retry`` has
+looked for the draft by its marker. Testing knob: ``FOLLOWUP_GRAPH_RETRY_BASE``
+(seconds) lowers the backoff base for test runs against a fake server; it is not a
+user setting.
 
 Also here, shared by the calendar and the mailbox: Graph's time formats and the
 checkpoints that keep delta links.
@@ -198,9 +200,13 @@ class GraphHttp:
 def _session() -> requests.Session:
     session = requests.Session()
     # urllib3 retries only what cannot have reached Graph (a connection that was
-    # never made); anything later is the request loop's call.
+    # never made); anything later is the request loop's call, which looks for a draft's
+    # marker before it sends a create again. No read, status or other retries for any
+    # method, and POST and PATCH not even allowed them: a POST whose answer was lost may
+    # have made its draft. (An empty allowed_methods would mean every method in urllib3 2.)
     adapter = HTTPAdapter(max_retries=Urllib3Retry(total=2, connect=2, read=0, status=0,
                                                    other=0, redirect=0, backoff_factor=0.5,
+                                                   allowed_methods=frozenset({"GET"}),
                                                    raise_on_status=False),
                           pool_maxsize=MAX_IN_FLIGHT)
     session.mount("https://", adapter)

@@ -455,6 +455,43 @@ def test_dropped_connection_reaches_the_client(fake: FakeGoogle) -> None:
     assert [r.status for r in fake.requests[2:]] == [0, 200]
 
 
+def test_drop_after_makes_the_draft_and_loses_the_answer(fake: FakeGoogle) -> None:
+    """The work is done, the answer lost. Plain httplib2 (what googleapiclient builds) then
+    sends the POST again by itself: two drafts. The provider's transport does not
+    (tests/test_lost_replies.py)."""
+    gmail = service(fake, "gmail")
+    body = {"message": {"raw": raw64(mail("Hi", to="rec@corp.example"))}}
+    fake.inject("drop-after", at=[0], paths="/drafts", method="POST")
+    gmail.users().drafts().create(userId="me", body=body).execute()
+    assert [(r.method, r.status, r.fault) for r in fake.api_requests] == [
+        ("POST", 0, "drop-after"), ("POST", 200, None)]
+    assert len(fake.drafts) == 2
+
+
+def test_drop_after_loses_an_error_answer_too(fake: FakeGoogle) -> None:
+    gmail = service(fake, "gmail")
+    fake.inject("drop-after", at=[0], paths="/drafts")
+    with pytest.raises(HttpError) as exc:
+        gmail.users().drafts().create(userId="me", body={"message": {"raw": "!"}}).execute()
+    assert exc.value.resp.status == 400  # the answer to httplib2's second send
+    assert [(r.status, r.fault) for r in fake.api_requests] == [(0, "drop-after"), (400, None)]
+    assert fake.drafts == {}
+
+
+def test_a_fault_for_one_method_counts_only_its_requests(fake: FakeGoogle) -> None:
+    gmail = service(fake, "gmail")
+    body = {"message": {"raw": raw64(mail("Hi", to="rec@corp.example"))}}
+    fake.inject("500", at=[1], paths="/drafts", method="post")  # the second drafts.create
+    gmail.users().drafts().list(userId="me").execute()
+    gmail.users().drafts().create(userId="me", body=body).execute()
+    gmail.users().drafts().list(userId="me").execute()
+    with pytest.raises(HttpError):
+        gmail.users().drafts().create(userId="me", body=body).execute()
+    assert [(r.method, r.status) for r in fake.api_requests] == [
+        ("GET", 200), ("POST", 200), ("GET", 200), ("POST", 500)]
+    assert len(fake.drafts) == 1
+
+
 def test_fault_rate_is_seeded_and_spares_the_token_endpoint(fake: FakeGoogle) -> None:
     def pattern(seed: int) -> list[int]:
         other = FakeGoogle(seed=seed)

@@ -435,6 +435,19 @@ def test_drop_and_drop_after(fake: FakeGraph, http: requests.Session) -> None:
     assert [(r.fault, r.status) for r in fake.api_requests] == [("drop", 0), ("drop-after", 0)]
 
 
+def test_drop_after_on_create_reply_and_by_method(fake: FakeGraph,
+                                                 http: requests.Session) -> None:
+    sent = fake.deliver({"subject": "Thank you", "toRecipients": [
+        {"emailAddress": {"address": "dana@acme.example"}}]}, "sentitems")
+    fake.inject("drop-after", at=[0], method="POST")  # the next POST, whatever its path
+    http.get(fake.url + "v1.0/me/mailFolders/drafts/messages")
+    with pytest.raises(requests.ConnectionError):
+        http.post(fake.url + f"v1.0/me/messages/{sent}/createReply", json={})
+    assert [d["subject"] for d in fake.drafts.values()] == ["RE: Thank you"]  # made, unanswered
+    assert [(r.method, r.fault, r.status) for r in fake.api_requests] == [
+        ("GET", None, 200), ("POST", "drop-after", 0)]
+
+
 def test_faults_match_paths_and_a_seeded_rate_repeats(fake: FakeGraph,
                                                       http: requests.Session) -> None:
     fake.inject("503", at=[1], paths="/me/messages")

@@ -201,10 +201,11 @@ def test_faults_at_a_fifth_of_the_calls_still_give_exactly_the_right_drafts(
     put_interview(setup.fake, "iv2", timedelta(days=9), company="globex")  # missed: status check
     for fault in ("429", "403-rate", "500", "503", "drop"):
         setup.fake.inject(fault, rate=0.045)  # together about 20% of the API requests
-    # ... and for certain on draft creation: a 500, then a drop that httplib2's own
-    # re-send cannot hide.
-    setup.fake.inject("500", at=[0], paths="/drafts")
-    setup.fake.inject("drop", at=[2, 3], paths="/drafts")
+    # ... and for certain on draft creation: a 500, a connection closed before the draft
+    # was made, and one closed after it was made (its answer lost).
+    setup.fake.inject("500", at=[0], paths="/drafts", method="POST")
+    setup.fake.inject("drop", at=[1], paths="/drafts", method="POST")
+    setup.fake.inject("drop-after", at=[2], paths="/drafts", method="POST")
     for cycle in range(4):
         for n in range(3):  # other mail keeps arriving
             setup.fake.deliver(f"From: news{n}@letters.example\r\nTo: {ME}\r\n"
@@ -219,6 +220,7 @@ def test_faults_at_a_fifth_of_the_calls_still_give_exactly_the_right_drafts(
     faulted = [r for r in setup.fake.api_requests if r.fault]
     assert len(faulted) >= 0.1 * len(setup.fake.api_requests)  # the faults really happened
     assert {r.path for r in faulted if r.method == "POST"} == {"/gmail/v1/users/me/drafts"}
+    assert "drop-after" in {r.fault for r in faulted if r.method == "POST"}
 
 
 LOCAL_ICS = """BEGIN:VCALENDAR\r

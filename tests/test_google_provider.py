@@ -447,7 +447,7 @@ def test_find_marker_falls_back_when_the_header_was_dropped(fake: FakeGoogle,
 def test_each_fault_kind_is_retried(fault: str, fake: FakeGoogle, gmail: Gmail,
                                     sleeps: list[float]) -> None:
     fake.deliver(mail().as_bytes())
-    # httplib2 re-sends a dropped request once by itself: drop twice to reach our retry.
+    # httplib2 re-sends a dropped GET once by itself: drop twice to reach our retry.
     fake.inject(fault, at=[0, 1] if fault == "drop" else [0])
     batch = gmail.messages_since(None, not_before())
     assert [m.subject for m in batch.messages] == ["Re: Interview"]

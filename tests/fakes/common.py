@@ -1,6 +1,9 @@
 """Plumbing the fake servers share: the reply record, injected fault rules, the HTTP handler.
 
 Each fake keeps its own error bodies and dispatch; only what is the same in both lives here.
+Both know the fault "drop-after" (:data:`WORK_DONE`): the request is carried out (a draft is
+made) and then the connection is closed without an answer, the case where a client that
+sends the request again by itself makes a second draft.
 """
 
 from __future__ import annotations
@@ -8,6 +11,8 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
+
+WORK_DONE = "drop-after"  # the fault that does the work, then loses the answer
 
 
 @dataclass
@@ -27,7 +32,13 @@ class FaultRule:
     paths: str
     retry_after: int
     oauth: bool = False  # Graph only: a rule for the identity endpoints instead of the API
+    method: str = ""  # "POST": only requests of this method match ("" any)
     seen: int = 0
+
+    @property
+    def does_work(self) -> bool:
+        """The request is carried out before its answer is lost (``WORK_DONE``)."""
+        return self.fault == WORK_DONE
 
     def retry_headers(self) -> dict[str, str]:
         """Retry-After for the throttling faults ("429", "503"); none for the others."""
@@ -48,20 +59,22 @@ class FaultPlan:
         self._rng = random.Random(seed)
 
     def add(self, fault: str, *, at: list[int] | None, rate: float, paths: str,
-            retry_after: int, oauth: bool = False) -> None:
+            retry_after: int, oauth: bool = False, method: str = "") -> None:
         if fault not in self.kinds:
             raise ValueError(f"unknown fault {fault!r}; one of {', '.join(self.kinds)}")
-        self.rules.append(FaultRule(fault, frozenset(at or ()), rate, paths, retry_after, oauth))
+        self.rules.append(FaultRule(fault, frozenset(at or ()), rate, paths, retry_after, oauth,
+                                    method.upper()))
 
     def clear(self) -> None:
         self.rules.clear()
 
-    def pick(self, path: str, oauth: bool = False) -> FaultRule | None:
+    def pick(self, path: str, oauth: bool = False, method: str = "") -> FaultRule | None:
         """The first rule that fires for this request. Every matching rule counts the request
         (and draws for its rate), so each rule's indexes stay its own."""
         chosen = None
         for rule in self.rules:
-            if rule.oauth != oauth or (rule.paths and rule.paths not in path):
+            if (rule.oauth != oauth or (rule.paths and rule.paths not in path)
+                    or (rule.method and rule.method != method.upper())):
                 continue
             index = rule.seen
             rule.seen += 1

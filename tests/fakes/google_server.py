@@ -40,11 +40,17 @@ Behaviour worth knowing when coding against it:
 - Cancelled events come back as ``{"kind", "etag", "id", "status": "cancelled"}`` only.
 - Drafts are messages with the DRAFT label; creating one adds a ``messageAdded`` history record.
 - ``send_draft_as_user`` gives the sent message a new id (the draft's message is deleted).
-- Faults: ``at`` indexes count the API requests (OAuth endpoints excluded) that match ``paths``,
-  starting at 0 with the first such request *after* the ``inject`` call. A faulted request
-  changes no state and is logged with ``fault`` set and status 0 for "drop". Note that httplib2
-  itself re-sends a request once when the connection drops without an answer, so a single
-  "drop" is invisible to callers; use two consecutive indexes to make one visible.
+- Faults: ``at`` indexes count the API requests (OAuth endpoints excluded) that match ``paths``
+  (a substring of the path) and ``method`` (when given), starting at 0 with the first such
+  request *after* the ``inject`` call; ``rate`` draws from a generator seeded with ``seed``.
+  "429", "403-rate", "403-project-rate", "500", "503" and "drop" (the connection is closed
+  without an answer) change no state; "drop-after" carries the request out (``drafts.create``
+  makes its draft) and then closes the connection without the answer. A faulted request is
+  logged with ``fault`` set, status 0 for the drops. The Nth ``drafts.create``:
+  ``inject("drop-after", at=[N], paths="/drafts", method="POST")``. Note that plain httplib2
+  re-sends a request once by itself when the connection closes without an answer (any
+  method), so a single "drop" of a GET is invisible to callers; use two consecutive indexes
+  to make one visible.
 - Send endpoints (messages.send, drafts.send, also their upload paths) are recorded in
   ``send_attempts`` and always answer 403.
 """
@@ -53,6 +59,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import copy
 import hashlib
 import itertools
@@ -73,11 +80,11 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from tests.fakes.common import FakeHandler, FaultPlan, FaultRule, Reply
+from tests.fakes.common import WORK_DONE, FakeHandler, FaultPlan, FaultRule, Reply
 
 logger = logging.getLogger(__name__)
 
-FAULTS = ("429", "403-rate", "403-project-rate", "500", "503", "drop")
+FAULTS = ("429", "403-rate", "403-project-rate", "500", "503", "drop", WORK_DONE)
 
 _AUTH = "https://www.googleapis.com/auth/"
 _MAIL = "https://mail.google.com/"
@@ -694,11 +701,12 @@ class FakeGoogle:
     # --- faults ---
 
     def inject(self, fault: str, *, at: list[int] | None = None, rate: float = 0.0,
-               paths: str = "", retry_after: int | None = None) -> None:
+               paths: str = "", method: str = "", retry_after: int | None = None) -> None:
         """Fail API requests: at these indexes (from now, among those whose path contains
-        `paths`) and/or at a seeded `rate`. Rules add up; clear_faults() removes them all."""
+        `paths` and, when given, whose method is `method`) and/or at a seeded `rate`. Rules
+        add up; clear_faults() removes them all."""
         with self._lock:
-            self._faults.add(fault, at=at, rate=rate, paths=paths,
+            self._faults.add(fault, at=at, rate=rate, paths=paths, method=method,
                              retry_after=self.retry_after if retry_after is None else retry_after)
 
     def clear_faults(self) -> None:
@@ -742,9 +750,14 @@ class FakeGoogle:
                 elif method == "POST" and _SEND_RE.match(path):
                     self.send_attempts.append(rec)
                     reply = _ApiError(403, "Sending is disabled in the fake.", "forbidden").reply()
-                elif (rule := self._faults.pick(path)) is not None:
+                elif (rule := self._faults.pick(path, method=method)) is not None:
                     rec.fault = rule.fault
-                    reply = self._fault_reply(rule)
+                    if rule.does_work:
+                        with contextlib.suppress(_ApiError):  # lost the same way
+                            self._api(method, path, lists, headers, body)
+                        reply = None
+                    else:
+                        reply = self._fault_reply(rule)
                 else:
                     reply = self._api(method, path, lists, headers, body)
             except _ApiError as exc:

@@ -79,10 +79,11 @@ How it behaves, the way Graph does:
   ``send_attempts`` and answer 403 ``ErrorAccessDenied`` (never faulted, so every attempt
   is seen).
 - Faults (``inject``): "429" and "503" (with Retry-After), "500", "drop" (the connection is
-  closed without an answer) change no state; "drop-after" does the work, then drops the
-  answer. ``at`` counts the Graph requests matching ``paths`` from the inject call on (0 is
-  the next one); ``rate`` draws from a generator seeded with ``seed``. Identity endpoints
-  get faults only from rules made with ``oauth=True``.
+  closed without an answer) change no state; "drop-after" does the work (``POST
+  /me/messages`` and ``createReply`` make their draft), then drops the answer. ``at`` counts
+  the Graph requests matching ``paths`` (a substring of the path) and ``method`` (when given)
+  from the inject call on (0 is the next one); ``rate`` draws from a generator seeded with
+  ``seed``. Identity endpoints get faults only from rules made with ``oauth=True``.
 
 The identity platform (tokens, device codes, TLS material) is tests/fakes/graph_identity.py,
 the mailbox tests/fakes/graph_mail.py, HTTP and OData plumbing tests/fakes/graph_protocol.py.
@@ -104,7 +105,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.fakes.common import FaultPlan, FaultRule
+from tests.fakes.common import WORK_DONE, FaultPlan, FaultRule
 from tests.fakes.graph_identity import Access, IdentityPlatform, OAuthError, tls_material
 from tests.fakes.graph_mail import MailStore
 from tests.fakes.graph_protocol import (
@@ -136,7 +137,7 @@ from tests.fakes.graph_protocol import (
 
 logger = logging.getLogger(__name__)
 
-FAULTS = ("429", "503", "500", "drop", "drop-after")
+FAULTS = ("429", "503", "500", "drop", WORK_DONE)
 _CAL_SCOPES = frozenset({"Calendars.Read", "Calendars.ReadWrite", "Calendars.Read.Shared",
                          "Calendars.ReadWrite.Shared"})
 _MAIL_READ = frozenset({"Mail.Read", "Mail.ReadWrite", "Mail.Read.Shared",
@@ -298,12 +299,14 @@ class FakeGraph(MailStore, IdentityPlatform):
 
     # --- faults --------------------------------------------------------------------------
     def inject(self, fault: str, *, at: list[int] | None = None, rate: float = 0.0,
-               paths: str = "", retry_after: int | None = None, oauth: bool = False) -> None:
-        """Fail requests whose path contains ``paths``: at these indexes (counted from now
-        among matching requests) and/or at a seeded ``rate``. Graph requests only, unless
-        ``oauth`` (then identity requests only). Rules add up; clear_faults() ends them."""
+               paths: str = "", method: str = "", retry_after: int | None = None,
+               oauth: bool = False) -> None:
+        """Fail requests whose path contains ``paths`` (and whose method is ``method``, when
+        given): at these indexes (counted from now among matching requests) and/or at a seeded
+        ``rate``. Graph requests only, unless ``oauth`` (then identity requests only). Rules
+        add up; clear_faults() ends them."""
         with self._lock:
-            self._faults.add(fault, at=at, rate=rate, paths=paths, oauth=oauth,
+            self._faults.add(fault, at=at, rate=rate, paths=paths, oauth=oauth, method=method,
                              retry_after=self.retry_after if retry_after is None else retry_after)
 
     def clear_faults(self) -> None:
@@ -313,7 +316,7 @@ class FakeGraph(MailStore, IdentityPlatform):
     @staticmethod
     def _fault_reply(rule: FaultRule, oauth: bool) -> Reply | None:
         retry = rule.retry_headers()
-        if rule.fault in ("drop", "drop-after"):
+        if rule.fault in ("drop", WORK_DONE):
             return None
         if oauth:
             error = "server_error" if rule.fault == "500" else "temporarily_unavailable"
@@ -369,8 +372,8 @@ class FakeGraph(MailStore, IdentityPlatform):
         try:
             rule = None
             if not (not oauth and self._is_send(rec.path)):
-                rule = self._faults.pick(rec.path, oauth)
-            if rule is not None and rule.fault != "drop-after":
+                rule = self._faults.pick(rec.path, oauth, rec.method)
+            if rule is not None and not rule.does_work:
                 rec.fault = rule.fault
                 reply = self._fault_reply(rule, oauth)
             else:
