@@ -1,24 +1,31 @@
 """iCalendar data -> :class:`~providers.base.Event` occurrences in a window.
 
 Parsing uses ``icalendar``; recurrence (RRULE, RDATE, EXDATE, RECURRENCE-ID
-overrides) is expanded by ``recurring_ical_events``. Both are lenient, so the
-checks that decide whether one event is usable live here: a broken event is
-skipped and named in the problems list, the others go on.
+overrides) is expanded by ``recurring_ical_events``. A calendar is read
+component by component: the file is first cut into its VCALENDAR objects and
+their components (VEVENT, VTODO, VTIMEZONE, ...) at the BEGIN/END lines, and
+each one is parsed on its own, so a broken VTODO, VFREEBUSY, VTIMEZONE or
+VEVENT is skipped and named in the problems list (file, line, UID) while the
+others go on. Only data that is not iCalendar at all (no BEGIN:VCALENDAR line)
+or a file cut short (a VCALENDAR without its END line: a sync tool still
+writing it) is refused whole: reading half a file would make the rest of its
+interviews look deleted.
 
 Parsing is the expensive part (icalendar needs ~0.25 ms per event), so
-non-recurring events that plainly fall outside the window are cut from the
-text before parsing; a calendar of ten years needs only its current weeks
-parsed.
+non-recurring events that plainly fall outside the window are dropped before
+parsing; a calendar of ten years needs only its current weeks parsed.
 """
 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any
+from typing import Any, NamedTuple
 
 import icalendar
 import recurring_ical_events
@@ -46,6 +53,15 @@ READ_PROPERTIES = frozenset(
     }
 )
 
+# Components nothing here uses, parsed only to report the broken ones (a
+# VTODO with a bad DTSTART once made the whole file unreadable); components
+# of other names (VAVAILABILITY, X-...) are passed over unread.
+CHECKED_ONLY = frozenset({"VTODO", "VJOURNAL", "VFREEBUSY"})
+# Components that never stand inside another one but the VCALENDAR: a BEGIN
+# of one of them inside a component means that component has lost its END.
+_TOP_LEVEL = frozenset({b"VEVENT", b"VTODO", b"VJOURNAL", b"VFREEBUSY", b"VTIMEZONE",
+                        b"VAVAILABILITY"})
+
 _RESPONSES = {
     "ACCEPTED": Response.ACCEPTED,
     "DECLINED": Response.DECLINED,
@@ -58,12 +74,23 @@ _RESPONSES = {
 # Time-zone offsets reach +-14h; two days of slack keeps every event the
 # window could touch when only the date digits are looked at.
 _SLACK = timedelta(days=2)
-_VEVENT_BLOCK = re.compile(
-    rb"^BEGIN:VEVENT[ \t]*\r?\n.*?^END:VEVENT[ \t]*(?:\r?\n|\Z)",
-    re.DOTALL | re.MULTILINE | re.IGNORECASE,
-)
+# A BEGIN or END line; folded continuations start with a space, so they never
+# match. Searched as "\n" + line, which is three times faster than "^" with
+# re.MULTILINE; _FIRST_MARKER is for the first line of the data.
+_MARKER = re.compile(rb"\n(BEGIN|END)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*(?=\r?\n|\r?\Z)",
+                     re.IGNORECASE)
+_FIRST_MARKER = re.compile(rb"(BEGIN|END)[ \t]*:[ \t]*([^\r\n]*?)[ \t]*(?=\r?\n|\r?\Z)",
+                           re.IGNORECASE)
 _NAME = re.compile(rb"[A-Za-z0-9-]+(?=[;:])")
 _FOLD = re.compile(rb"\r?\n[ \t]")
+# The name and parameters of a content line: up to the first colon outside quotes.
+_NAME_AND_PARAMS = re.compile(rb'^[^:"]*(?:"[^"]*"[^:"]*)*(?=:)')
+# ASCII control characters other than tab: icalendar refuses a whole line
+# for one of them in a parameter (a NUL in a CN dropped the attendee).
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_CONTROL_TEXT = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_UID_LINE = re.compile(rb"^UID(?:;[^:\r\n]*)?:(.*?)[ \t]*\r?$", re.MULTILINE | re.IGNORECASE)
+_TZID_LINE = re.compile(rb"^TZID(?:;[^:\r\n]*)?:(.*?)[ \t]*\r?$", re.MULTILINE | re.IGNORECASE)
 _RECURRING_LINE = re.compile(rb"^(?:RRULE|RDATE|RECURRENCE-ID)[;:]", re.MULTILINE | re.IGNORECASE)
 _DATE_LINE = {
     name: re.compile(rb"^" + name + rb"(?:;[^:\r\n]*)?:(\d{8})", re.MULTILINE | re.IGNORECASE)
@@ -76,6 +103,43 @@ _DURATION_LINE = re.compile(
 )
 
 
+@dataclass(slots=True)
+class _Block:
+    """One component of a VCALENDAR as it stands in the file."""
+
+    name: str  # VEVENT, VTODO, ... (upper case)
+    line: int  # the line of its BEGIN, counted from 1
+    text: bytes  # from its BEGIN line to its END line
+    problem: str = ""  # what is wrong with its BEGIN/END structure
+
+
+@dataclass
+class _RawCalendar:
+    line: int
+    header: list[tuple[int, bytes]] = field(default_factory=list)  # (first line, text)
+    blocks: list[_Block] = field(default_factory=list)
+
+
+class _Entry(NamedTuple):
+    component: Component
+    line: int
+
+
+class _Where:
+    """Builds the problem messages: "<file>, line <n>: <COMPONENT> [UID <uid>]: <what>"."""
+
+    def __init__(self, source: str, problems: list[str]) -> None:
+        self.source = source
+        self.problems = problems
+
+    def add(self, line: int, what: str, component: str = "", uid: str = "") -> None:
+        subject = component + (f" UID {_plain(uid)}" if uid else "")
+        message = f"{self.source}, line {line}: " + (f"{subject}: " if subject else "") + what
+        self.problems.append(message)
+        # The caller logs the problems it gets; this is for reading a file by hand.
+        logger.debug("skipped: %s", message)
+
+
 def read_events(
     data: bytes,
     start: datetime,
@@ -86,25 +150,40 @@ def read_events(
     """Events of ``data`` overlapping [start, end), and the problems met.
 
     Floating times and all-day dates are read in ``default_tz`` (or the
-    calendar's X-WR-TIMEZONE). Cancelled events are included, flagged.
-    Each problem names the event's UID and what is wrong with it.
+    calendar's X-WR-TIMEZONE); so are times whose TZID names no zone known
+    here (an empty TZID; a zone of the file's own whose VTIMEZONE could not
+    be read). Cancelled events are included, flagged. Each problem is one
+    skipped item, named as
+    ``"<source>, line <n>: <COMPONENT> UID <uid>: <what is wrong>"`` (the UID
+    part only when it has one).
 
-    :raises BadData: the data is not an iCalendar file at all (names ``source``).
+    :raises BadData: the data is not an iCalendar file at all, or is cut short
+        (names ``source``).
     """
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("read_events needs timezone-aware start and end")
-    calendars = _parse(_drop_distant_events(data, start, end), source)
     problems: list[str] = []
-    single, series = _split_series(_usable_components(calendars, problems))
+    where = _Where(source, problems)
+    calendars = _split(data, source, where)
+    _read_timezones(calendars, where)
+    first = (start.astimezone(UTC) - _SLACK).date()
+    last = (end.astimezone(UTC) + _SLACK).date()
+    entries: list[_Entry] = []
+    for calendar in calendars:
+        entries += _calendar_events(calendar, first, last, where)
+    lines: dict[str, int] = {}
+    usable = _usable_components(entries, where, lines)
+    single, series = _split_series(usable)
     occurrences = [(c, False) for c in single]
     occurrences += [(c, True) for c in _expand(series, start.astimezone(default_tz),
-                                               end.astimezone(default_tz), problems)]
+                                               end.astimezone(default_tz), where, lines)]
     events: list[Event] = []
     for component, recurring in occurrences:
         try:
             event = _to_event(component, recurring, default_tz)
         except (ValueError, TypeError, AttributeError, KeyError) as exc:
-            problems.append(_problem(str(component["UID"]), f"cannot read: {_short(exc)}"))
+            uid = str(component["UID"])
+            where.add(lines.get(uid, 0), f"cannot read: {_short(exc)}", "VEVENT", _shown(uid))
             continue
         if _overlaps(event, start, end):
             events.append(event)
@@ -112,26 +191,311 @@ def read_events(
     return events, problems
 
 
+# -- cutting the file into components --------------------------------------
+
+def _split(data: bytes, source: str, where: _Where) -> list[_RawCalendar]:
+    """The VCALENDAR objects of ``data``, each cut into its components.
+
+    Works on the BEGIN/END lines only (a regular expression finds them), so
+    a calendar of 10,000 events is cut in milliseconds; what is between them
+    is left to the parser. Text outside any VCALENDAR and BEGIN/END lines that
+    do not pair up are named in the problems.
+
+    :raises BadData: no BEGIN:VCALENDAR line at all, or the last VCALENDAR
+        has no END line.
+    """
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]  # a UTF-8 byte order mark, as Windows tools write
+    calendars: list[_RawCalendar] = []
+    calendar: _RawCalendar | None = None
+    stack: list[bytes] = []  # the components open inside the current block
+    block = _Block("", 0, b"")
+    block_start = 0
+    gap_start, gap_line = 0, 1  # text not yet given to a block or a header
+    pos, line = 0, 1
+
+    def outside(stop: int) -> None:
+        text = data[gap_start:stop]
+        if text.strip():
+            blank = len(text) - len(text.lstrip())
+            where.add(gap_line + text.count(b"\n", 0, blank),
+                      "text outside BEGIN:VCALENDAR ... END:VCALENDAR")
+
+    count = data.count
+    first = _FIRST_MARKER.match(data)
+    for marker in itertools.chain([first] if first else [], _MARKER.finditer(data)):
+        keyword, raw_name = marker.groups()
+        at, stop = marker.start(1), marker.end()
+        line += count(b"\n", pos, at)
+        pos = at
+        begin = keyword[0] in b"Bb"
+        name = raw_name.upper()
+        if stack and name != b"VCALENDAR" and not (begin and name in _TOP_LEVEL):
+            # Inside a component: the hot path.
+            if begin:
+                stack.append(name)
+                continue
+            if name == stack[-1]:
+                stack.pop()
+            elif name in stack:
+                block.problem = block.problem or (
+                    f"no END:{_plain(stack[-1].decode('ascii', 'replace'))} before line {line}")
+                del stack[stack.index(name):]
+            else:
+                block.problem = block.problem or (
+                    f"END:{_plain(name.decode('ascii', 'replace'))} at line {line} inside "
+                    f"{_plain(stack[-1].decode('ascii', 'replace'))}")
+            if not stack:
+                block.text = data[block_start:stop]
+                gap_start, gap_line = stop, line
+            continue
+        if calendar is None:
+            if begin and name == b"VCALENDAR":
+                outside(at)
+                calendar = _RawCalendar(line)
+                gap_start, gap_line = stop, line
+            continue  # other BEGIN/END lines outside a calendar: text outside
+        if stack:
+            # The calendar ends, or another calendar or component starts,
+            # inside a component: that component was cut short.
+            block.problem = block.problem or f"no END:{block.name} before line {line}"
+            block.text = data[block_start:at]
+            stack.clear()
+            gap_start, gap_line = at, line
+        # A line of the VCALENDAR itself.
+        if at - gap_start > 2:  # more than the line end after the last END
+            calendar.header.append((gap_line, data[gap_start:at]))
+        gap_start, gap_line = stop, line
+        if name == b"VCALENDAR":
+            if begin:
+                where.add(calendar.line, f"no END:VCALENDAR before line {line}", "VCALENDAR")
+                calendars.append(calendar)
+                calendar = _RawCalendar(line)
+            else:
+                calendars.append(calendar)
+                calendar = None
+        elif begin:
+            stack.append(name)
+            block, block_start = _Block(name.decode("ascii", "replace"), line, b""), at
+            calendar.blocks.append(block)  # its text is set at its END line
+        else:
+            where.add(line, f"END:{_plain(name.decode('ascii', 'replace'))} without BEGIN")
+    if calendar is not None:
+        # Half a file would make the interviews of its missing half look
+        # deleted; a file being written is whole at the next read.
+        raise BadData(source, source, f"cut short: the VCALENDAR of line {calendar.line} has "
+                                      "no END:VCALENDAR (a file still being written?)")
+    if not calendars:
+        if not data.strip():
+            raise BadData(source, source, "not an iCalendar file: it is empty")
+        binary = "binary data, " if b"\x00" in data[:8192] else ""
+        raise BadData(source, source, f"not an iCalendar file: {binary}no BEGIN:VCALENDAR line")
+    outside(len(data))
+    return calendars
+
+
+# -- parsing ---------------------------------------------------------------
+
+def _parse_blocks(texts: Sequence[bytes]) -> list[Component | Exception]:
+    """Each text parsed as one component, or the exception that stopped it.
+
+    All at once first (one parser for hundreds of events is much cheaper than
+    hundreds of parsers); one by one only when that fails.
+    """
+    if not texts:
+        return []
+    joined = b"".join(t if t.endswith(b"\n") else t + b"\r\n" for t in texts)
+    try:
+        parsed = icalendar.Component.from_ical(joined, multiple=True)
+    except Exception:  # any failure: the culprit is found one by one below
+        parsed = []
+    if len(parsed) == len(texts):
+        return list(parsed)
+    result: list[Component | Exception] = []
+    for text in texts:
+        try:
+            result.append(icalendar.Component.from_ical(text))
+        except Exception as exc:  # icalendar raises assorted types on broken input
+            result.append(exc)
+    return result
+
+
+def _read_timezones(calendars: Iterable[_RawCalendar], where: _Where) -> None:
+    """Parse every VTIMEZONE (icalendar keeps the zones it parsed for later events).
+
+    They come first, wherever they stand in the file: a TZID may be defined
+    after the events that use it. A broken one is skipped; its events are
+    then read in the default zone, like any unknown TZID.
+    """
+    good: list[tuple[_Block, str]] = []
+    for block in (b for c in calendars for b in c.blocks if b.name == "VTIMEZONE"):
+        tzid = _tzid(block)
+        label = f"VTIMEZONE TZID {_plain(tzid)}" if tzid else "VTIMEZONE"
+        if block.problem:
+            where.add(block.line, block.problem, label)
+        elif not tzid:
+            # Exchange 2010 writes "TZID:" with nothing after it.
+            where.add(block.line, "no TZID" if tzid is None else "empty TZID", label)
+        else:
+            good.append((block, label))
+    for (block, label), parsed in zip(good, _parse_blocks([b.text for b, _ in good]),
+                                      strict=True):
+        if isinstance(parsed, Exception):
+            where.add(block.line, _parse_error(block, parsed), label)
+
+
+def _tzid(block: _Block) -> str | None:
+    """The TZID of a VTIMEZONE block; None when it has no TZID line."""
+    found = _TZID_LINE.search(_own_lines(block.text))
+    return found.group(1).decode("utf-8", "replace").strip().strip('"') if found else None
+
+
+def _calendar_events(
+    calendar: _RawCalendar, first: date, last: date, where: _Where
+) -> list[_Entry]:
+    """The parsed VEVENTs of one VCALENDAR that may touch [first, last].
+
+    VEVENTs are cut to the lines read here before parsing (see _minimize),
+    and non-recurring ones whose dates are far outside the window are not
+    parsed at all (see _drop_distant_events). Its VTODO, VJOURNAL and
+    VFREEBUSY components are parsed only to name the broken ones.
+    """
+    header = _parse_header(calendar, where)
+    wanted: list[tuple[_Block, bytes]] = []
+    checked: list[_Block] = []
+    for block in calendar.blocks:
+        if block.problem and block.name in CHECKED_ONLY | {"VEVENT"}:
+            where.add(block.line, block.problem, block.name, _first(_own_uids(block.text)))
+        elif block.name == "VEVENT":
+            minimized = _drop_distant_events(block.text, first, last)
+            if minimized is not None:
+                wanted.append((block, minimized))
+        elif block.name in CHECKED_ONLY:
+            checked.append(block)
+    for block, parsed in zip(checked, _parse_blocks([b.text for b in checked]), strict=True):
+        if isinstance(parsed, Exception):
+            where.add(block.line, _parse_error(block, parsed), block.name,
+                      _first(_own_uids(block.text)))
+    entries: list[_Entry] = []
+    for (block, text), parsed in zip(wanted, _parse_blocks([t for _, t in wanted]), strict=True):
+        if isinstance(parsed, Exception):
+            where.add(block.line, f"unreadable: {_short(parsed)}", "VEVENT",
+                      _first(_own_uids(text)))
+        elif parsed.name == "VEVENT":
+            entries.append(_Entry(parsed, block.line))
+    if str(header.get("METHOD", "")).upper() == "CANCEL":
+        for entry in entries:
+            # An iTIP cancellation (METHOD:CANCEL) cancels what it names
+            # even when the event itself does not say so.
+            entry.component["STATUS"] = "CANCELLED"
+    if "X-WR-TIMEZONE" in header and entries:
+        # Google exports store times in UTC plus this zone; converting keeps
+        # a weekly meeting at the same local hour across DST changes.
+        header.subcomponents = [e.component for e in entries]
+        try:
+            converted = x_wr_timezone.to_standard(header)
+        except (ValueError, KeyError) as exc:
+            logger.warning("%s: ignoring X-WR-TIMEZONE: %s", where.source, _short(exc))
+        else:
+            # The walk keeps the order of the components, copying the changed ones.
+            entries = [_Entry(c, e.line)
+                       for c, e in zip(converted.subcomponents, entries, strict=True)]
+    return entries
+
+
+def _parse_header(calendar: _RawCalendar, where: _Where) -> icalendar.Calendar:
+    """The VCALENDAR's own properties (METHOD, X-WR-TIMEZONE, ...); bad lines skipped."""
+    try:
+        return _calendar_of(t for _, t in calendar.header)
+    except Exception:  # icalendar raises assorted types on broken input
+        logger.debug("%s: a bad line in the VCALENDAR itself", where.source)
+    good: list[bytes] = []
+    for start, segment in calendar.header:
+        for number, content in _logical_lines(segment, start):
+            try:
+                _calendar_of([content])
+            except Exception as exc:  # icalendar raises assorted types on broken input
+                name = _NAME.match(content)
+                what = f"bad {name.group(0).decode('ascii').upper()}" if name else "bad line"
+                where.add(number, f"{what}: {_short(exc)}", "VCALENDAR")
+            else:
+                good.append(content)
+    return _calendar_of(good)
+
+
+def _calendar_of(lines: Iterable[bytes]) -> icalendar.Calendar:
+    """A VCALENDAR of these property lines and no components."""
+    body = b"\r\n".join(lines)
+    return icalendar.Calendar.from_ical(b"BEGIN:VCALENDAR\r\n" + body + b"\r\nEND:VCALENDAR\r\n")
+
+
+def _logical_lines(text: bytes, first_line: int) -> list[tuple[int, bytes]]:
+    """The unfolded non-blank lines of ``text`` with their line numbers."""
+    result: list[tuple[int, bytes]] = []
+    for offset, physical in enumerate(text.split(b"\n")):
+        physical = physical.rstrip(b"\r")
+        if physical[:1] in (b" ", b"\t") and result:
+            number, content = result[-1]
+            result[-1] = (number, content + physical[1:])
+        elif physical.strip():
+            result.append((first_line + offset, physical))
+    return result
+
+
+def _parse_error(block: _Block, exc: Exception) -> str:
+    """What is wrong with a component icalendar refused: the property, when one is."""
+    for _, content in _logical_lines(_own_lines(block.text), 1):
+        if _FIRST_MARKER.match(content):
+            continue
+        try:
+            # Alone in a component of no known kind, so that only the
+            # property itself is checked (a VTIMEZONE with only a TZID fails).
+            icalendar.Component.from_ical(b"BEGIN:X-CHECK\r\n" + content + b"\r\nEND:X-CHECK")
+        except Exception:  # the property that broke the whole component
+            name = _NAME.match(content)
+            if name:
+                return f"bad {name.group(0).decode('ascii').upper()}: {_short(exc)}"
+    return f"unreadable: {_short(exc)}"
+
+
+def _own_lines(block: bytes) -> bytes:
+    """The lines of a component without those of the components inside it."""
+    kept: list[bytes] = []
+    depth = 0
+    for line in _FOLD.sub(b"", block).splitlines():
+        upper = line[:12].upper()
+        if upper.startswith(b"BEGIN:"):
+            depth += 1
+        if depth <= 1:
+            kept.append(line)
+        if upper.startswith(b"END:"):
+            depth -= 1
+    return b"\r\n".join(kept)
+
+
+def _own_uids(block: bytes) -> list[str]:
+    return [m.group(1).decode("utf-8", "replace")
+            for m in _UID_LINE.finditer(_own_lines(block))]
+
+
+def _first(values: Sequence[str]) -> str:
+    return values[0] if values else ""
+
+
 # -- before parsing --------------------------------------------------------
 
-def _drop_distant_events(data: bytes, start: datetime, end: datetime) -> bytes:
-    """Cut non-recurring VEVENT blocks whose dates are far outside the window,
-    and the lines of the others that nothing here reads.
+def _drop_distant_events(block: bytes, first: date, last: date) -> bytes | None:
+    """None for a non-recurring VEVENT whose dates are far outside [first, last];
+    otherwise the block unfolded, with only the lines something here reads.
 
-    Only blocks whose dates are read with certainty are cut; anything odd is
-    left for the real parser (which reports it).
+    Only blocks whose dates are read with certainty are dropped; anything odd
+    is left for the real parser (which reports it).
     """
-    first = (start.astimezone(UTC) - _SLACK).date()
-    last = (end.astimezone(UTC) + _SLACK).date()
-
-    def keep(match: re.Match[bytes]) -> bytes:
-        block = _FOLD.sub(b"", match.group(0))
-        span = _block_dates(block)
-        if span is None or (span[1] >= first and span[0] <= last):
-            return _minimize(block)
-        return b""
-
-    return _VEVENT_BLOCK.sub(keep, data)
+    unfolded = _FOLD.sub(b"", block)
+    span = _block_dates(unfolded)
+    if span is None or (span[1] >= first and span[0] <= last):
+        return _minimize(unfolded)
+    return None
 
 
 def _minimize(block: bytes) -> bytes:
@@ -139,6 +503,7 @@ def _minimize(block: bytes) -> bytes:
 
     Exports carry many lines nobody here reads (alarms, X-MICROSOFT-*, HTML
     copies of the description); parsing them would be most of the cost.
+    Control characters in a kept line's parameters become spaces.
     """
     kept: list[bytes] = []
     depth = 0
@@ -157,7 +522,22 @@ def _minimize(block: bytes) -> bytes:
         name = _NAME.match(line)
         if depth == 1 and name and name.group(0).upper() in READ_PROPERTIES:
             kept.append(line)
-    return b"\r\n".join(kept) + b"\r\n"
+    result = b"\r\n".join(kept) + b"\r\n"
+    if _CONTROL_BYTES.search(result):
+        result = b"\r\n".join(_clean_parameters(line) for line in kept) + b"\r\n"
+    return result
+
+
+def _clean_parameters(line: bytes) -> bytes:
+    """The line with control characters in its name and parameters made spaces.
+
+    A NUL in a CN (a display name) is junk, not a reason to lose the person;
+    in the value (a description) they are kept, as icalendar reads them.
+    """
+    head = _NAME_AND_PARAMS.match(line)
+    if head is None or not _CONTROL_BYTES.search(head.group(0)):
+        return line
+    return _CONTROL_BYTES.sub(b" ", head.group(0)) + line[head.end():]
 
 
 def _block_dates(block: bytes) -> tuple[date, date] | None:
@@ -190,56 +570,38 @@ def _digits_to_date(digits: bytes) -> date:
     return date(int(text[:4]), int(text[4:6]), int(text[6:8]))
 
 
-# -- parsing ---------------------------------------------------------------
-
-def _parse(data: bytes, source: str) -> list[icalendar.Calendar]:
-    try:
-        parsed = icalendar.Calendar.from_ical(data, multiple=True)
-    except (ValueError, TypeError, IndexError, KeyError) as exc:
-        raise BadData(source, source, f"not an iCalendar file: {_short(exc)}") from None
-    calendars = [c for c in parsed if isinstance(c, icalendar.Calendar) and c.name == "VCALENDAR"]
-    if not calendars:
-        raise BadData(source, source, "no complete VCALENDAR (empty or truncated file?)")
-    result = []
-    for calendar in calendars:
-        if "X-WR-TIMEZONE" in calendar:
-            # Google exports store times in UTC plus this zone; converting keeps
-            # a weekly meeting at the same local hour across DST changes.
-            try:
-                calendar = x_wr_timezone.to_standard(calendar)
-            except (ValueError, KeyError) as exc:
-                logger.warning("%s: ignoring X-WR-TIMEZONE: %s", source, _short(exc))
-        result.append(calendar)
-    return result
-
+# -- checking --------------------------------------------------------------
 
 def _usable_components(
-    calendars: Iterable[icalendar.Calendar], problems: list[str]
+    entries: Iterable[_Entry], where: _Where, lines: dict[str, int]
 ) -> list[Component]:
     """Every VEVENT that can be expanded, with UIDs filled in; broken ones reported.
 
     A broken component takes its whole UID group with it: expanding a series
     without its broken override would show a moved meeting at its old time.
+    ``lines`` receives the line of each UID's first component, for later problems.
     """
     groups: dict[str, list[Component]] = {}
-    broken: dict[str, str] = {}
-    for calendar in calendars:
-        cancel = str(calendar.get("METHOD", "")).upper() == "CANCEL"
-        for component in calendar.walk("VEVENT"):
-            problem = _check(component)
-            if "UID" not in component:
-                component["UID"] = _derived_uid(component)
-            uid = str(component["UID"])
-            if cancel:
-                # An iTIP cancellation (METHOD:CANCEL) cancels what it names
-                # even when the event itself does not say so.
-                component["STATUS"] = "CANCELLED"
-            if problem and uid not in broken:
-                broken[uid] = problem
-            groups.setdefault(uid, []).append(component)
-    for uid, problem in broken.items():
-        problems.append(_problem(uid, problem))
-        logger.warning("skipping event %s: %s", uid, problem)
+    broken: dict[str, tuple[str, int]] = {}
+    for component, line in entries:
+        problem = _check(component)
+        uids = component.get("UID")
+        if isinstance(uids, list):
+            # RFC 5545 allows one UID. The first one is kept rather than the
+            # event dropped: a job seeker would rather get a note than none.
+            component["UID"] = uids[0]
+            extra = ", ".join(_plain(str(u)) for u in uids[1:])
+            where.add(line, f"{len(uids)} UID lines, the first is used; extra UID {extra}",
+                      "VEVENT", str(uids[0]))
+        if "UID" not in component:
+            component["UID"] = _derived_uid(component)
+        uid = str(component["UID"])
+        lines.setdefault(uid, line)
+        if problem and uid not in broken:
+            broken[uid] = (problem, line)  # the line of the broken one, not its series'
+        groups.setdefault(uid, []).append(component)
+    for uid, (problem, line) in broken.items():
+        where.add(line, problem, "VEVENT", _shown(uid))
     return [c for uid, group in groups.items() if uid not in broken for c in group]
 
 
@@ -286,6 +648,11 @@ def _check_rule(rule: Any) -> str | None:
     return None
 
 
+def _shown(uid: str) -> str:
+    """The UID for a problem message: none for one made up here (the line tells)."""
+    return "" if uid.startswith("nouid-") else uid
+
+
 def _derived_uid(component: Component) -> str:
     """A stable id for an event without UID, from its start and title."""
     start = component.get("DTSTART")
@@ -321,7 +688,8 @@ def _split_series(
 # -- expanding -------------------------------------------------------------
 
 def _expand(
-    components: list[Component], start: datetime, end: datetime, problems: list[str]
+    components: list[Component], start: datetime, end: datetime, where: _Where,
+    lines: dict[str, int],
 ) -> list[Component]:
     """Occurrences overlapping the window (roughly: the caller filters exactly)."""
     try:
@@ -339,8 +707,7 @@ def _expand(
         try:
             result.extend(_between(group, start, end))
         except Exception as exc:  # any library failure is this event's
-            problems.append(_problem(uid, f"cannot expand: {_short(exc)}"))
-            logger.warning("skipping event %s: cannot expand: %s", uid, _short(exc))
+            where.add(lines.get(uid, 0), f"cannot expand: {_short(exc)}", "VEVENT", _shown(uid))
     return result
 
 
@@ -479,8 +846,10 @@ def _as_list(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 
 
-def _problem(uid: str, what: str) -> str:
-    return f"event {uid}: {what}"
+def _plain(text: str, limit: int = 200) -> str:
+    """A value from the file fit for one log line: no control characters, bounded."""
+    text = " ".join(_CONTROL_TEXT.sub(" ", text).split())
+    return text if len(text) <= limit else text[:limit] + "..."
 
 
 def _short(exc: object, limit: int = 200) -> str:
@@ -489,8 +858,11 @@ def _short(exc: object, limit: int = 200) -> str:
 
 
 def _param_text(value: Any) -> str:
+    """A parameter's text (a CN) with control characters made spaces, spaces collapsed."""
     # An unquoted comma in a parameter (CN=Groß, Jürgen: invalid, but common) makes
     # icalendar return a list; the comma was part of the name.
     if isinstance(value, list | tuple):
-        return ", ".join(str(v).strip() for v in value).strip()
-    return str(value).strip()
+        text = ", ".join(str(v).strip() for v in value)
+    else:
+        text = str(value)
+    return " ".join(_CONTROL_TEXT.sub(" ", text).split())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -14,6 +15,7 @@ from providers.ical import read_events
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")
 NOV = (datetime(2026, 11, 1, tzinfo=UTC), datetime(2026, 12, 1, tzinfo=UTC))
+CALENDARS = Path(__file__).parent / "data" / "calendars"
 
 NY_VTIMEZONE = """BEGIN:VTIMEZONE
 TZID:America/New_York
@@ -78,6 +80,17 @@ def only(data: bytes, **kw: object) -> Event:
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0) -> datetime:
     return datetime(year, month, day, hour, minute, tzinfo=UTC)
+
+
+def begin_line(data: bytes, uid: str, component: str = "VEVENT") -> int:
+    """The line number (from 1) of the BEGIN line of the component with this UID."""
+    lines = data.decode().split("\r\n")
+    at = lines.index(f"UID:{uid}")
+    return max(i for i in range(at) if lines[i] == f"BEGIN:{component}") + 1
+
+
+def read_fixture(name: str, tz: ZoneInfo = NY) -> tuple[list[Event], list[str]]:
+    return read_events((CALENDARS / name).read_bytes(), *NOV, tz, source=name)
 
 
 # -- recurrence ----------------------------------------------------------------
@@ -353,6 +366,12 @@ def test_large_description_of_100_kb() -> None:
     assert event.description.startswith("Discussed: roadmap\nLorem")
 
 
+def test_a_utf8_byte_order_mark_is_read_past() -> None:
+    # Windows tools write one; the calendar starts right after it.
+    data = b"\xef\xbb\xbf" + ics("UID:bom\nDTSTART:20261110T150000Z\nSUMMARY:Jörg")
+    assert only(data).title == "Jörg"
+
+
 def test_line_feed_only_files_are_read() -> None:
     data = ics("UID:lf\nDTSTART:20261110T150000Z\nSUMMARY:lf").replace(b"\r\n", b"\n")
     assert only(data).title == "lf"
@@ -371,8 +390,8 @@ def test_event_without_uid_gets_a_stable_one() -> None:
 
 # -- broken data ---------------------------------------------------------------
 
-def test_broken_events_are_reported_by_uid_and_others_parse() -> None:
-    events, problems = read(ics(
+def test_broken_events_are_reported_by_file_line_and_uid_and_others_parse() -> None:
+    data = ics(
         "UID:good-1\nDTSTART:20261110T150000Z\nDTEND:20261110T160000Z\nSUMMARY:Interview",
         "UID:bad-start\nDTSTART:2026-11-10 15:00\nSUMMARY:x",
         "UID:no-start\nSUMMARY:x",
@@ -385,33 +404,199 @@ def test_broken_events_are_reported_by_uid_and_others_parse() -> None:
         "UID:bad-setpos\nDTSTART:20261110T150000Z\nRRULE:FREQ=DAILY;BYSETPOS=0\nSUMMARY:x",
         "UID:good-2\nDTSTART:20261111T150000Z\nDTEND:20261111T160000Z\nSUMMARY:Onsite\n"
         "garbage line without a colon",
-    ))
-    uids = [e.uid for e in events]
-    assert "good-1" in uids and "good-2" in uids
-    broken = {"bad-start", "no-start", "bad-rule", "backwards", "interval-0", "minutely",
-              "bad-setpos"}
-    assert sorted(uids) == ["good-1", "good-2"]
-    assert {p.split(":")[0] for p in problems} == {f"event {uid}" for uid in broken}
+    )
+    events, problems = read(data)
+    assert sorted(e.uid for e in events) == ["good-1", "good-2"]
+    broken = ["bad-start", "no-start", "bad-rule", "backwards", "interval-0", "minutely",
+              "bad-setpos"]
+    assert sorted(p.split(": ")[0:2] for p in problems) == sorted(
+        [f"test.ics, line {begin_line(data, uid)}", f"VEVENT UID {uid}"] for uid in broken)
+    assert f"test.ics, line {begin_line(data, 'no-start')}: VEVENT UID no-start: no DTSTART" \
+        in problems
+    assert (f"test.ics, line {begin_line(data, 'backwards')}: VEVENT UID backwards: DTEND is "
+            "before DTSTART") in problems
 
 
 def test_broken_override_takes_its_series_along() -> None:
-    events, problems = read(ics(
+    data = ics(
         "UID:s\nDTSTART:20261103T150000Z\nRRULE:FREQ=WEEKLY;COUNT=3\nSUMMARY:Series",
         "UID:s\nRECURRENCE-ID:20261110T150000Z\nDTSTART:tomorrow\nSUMMARY:Moved",
-    ))
-    assert events == [] and len(problems) == 1 and "event s:" in problems[0]
+    )
+    events, problems = read(data)
+    assert events == [] and len(problems) == 1
+    # The line is the broken override's, not the first of its series.
+    assert problems[0].startswith("test.ics, line 10: VEVENT UID s: bad DTSTART: ")
 
 
-@pytest.mark.parametrize("data", [
-    b"",
-    b"not a calendar at all\r\n",
-    b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:x\r\n",  # truncated
-    b"BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Dana\r\nEND:VCARD\r\n",
+@pytest.mark.parametrize(("data", "message"), [
+    (b"", "not an iCalendar file: it is empty"),
+    (b" \r\n\r\n", "not an iCalendar file: it is empty"),
+    (b"not a calendar at all\r\n", "not an iCalendar file: no BEGIN:VCALENDAR line"),
+    (b"BEGIN:VCARD\r\nVERSION:4.0\r\nFN:Dana\r\nEND:VCARD\r\n",
+     "not an iCalendar file: no BEGIN:VCALENDAR line"),
+    (b"<html><body>Sign in to see this calendar</body></html>\r\n",
+     "not an iCalendar file: no BEGIN:VCALENDAR line"),
+    (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x01\x00",
+     "not an iCalendar file: binary data, no BEGIN:VCALENDAR line"),
+    (b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\x03BEGIN:VCALENDAR",
+     "not an iCalendar file: binary data, no BEGIN:VCALENDAR line"),
 ])
-def test_unparseable_file_raises_bad_data_naming_it(data: bytes) -> None:
+def test_data_that_is_not_icalendar_at_all_is_refused_saying_so(data: bytes,
+                                                                message: str) -> None:
     with pytest.raises(BadData) as info:
         read(data)
     assert info.value.item == "test.ics"
+    assert info.value.problem == message
+
+
+def test_a_file_cut_short_is_refused_not_read_in_part() -> None:
+    # Half a file would make the interviews of the other half look deleted;
+    # a sync tool writing it has finished by the next read.
+    data = b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nBEGIN:VEVENT\r\nUID:x\r\n"
+    with pytest.raises(BadData) as info:
+        read(data)
+    assert info.value.item == "test.ics"
+    assert info.value.problem == (
+        "cut short: the VCALENDAR of line 1 has no END:VCALENDAR (a file still being written?)")
+
+
+# -- one bad component among good ones -----------------------------------------
+# Shapes of public calendars that used to make the whole file unreadable.
+
+def test_broken_vtodo_is_skipped_and_the_interview_is_read() -> None:
+    events, problems = read_fixture("broken_vtodo.ics")
+    [event] = events
+    assert (event.uid, event.start) == ("iv-acme-1@acme.example", utc(2026, 11, 10, 19))
+    assert [a.email for a in event.attendees] == ["sam.lee@acme.example",
+                                                   "alex.rivera@gmail.com"]
+    [problem] = problems  # the VTODO beside it, which is fine, is not named
+    assert problem.startswith(
+        "broken_vtodo.ics, line 5: VTODO UID todo-portfolio@tasks.example: bad DTSTART: ")
+
+
+@pytest.mark.parametrize(("tz", "start"), [(NY, utc(2026, 11, 12, 15)),
+                                           (BERLIN, utc(2026, 11, 12, 9))])
+def test_vtimezone_with_an_empty_tzid_is_skipped_and_its_times_read_in_the_default_zone(
+    tz: ZoneInfo, start: datetime,
+) -> None:
+    # Exchange 2010 writes "TZID:" with nothing after it, and TZID="" in its events.
+    events, problems = read_fixture("empty_tzid.ics", tz=tz)
+    assert [(e.title, e.start, e.end - e.start) for e in events] == [
+        ("Phone screen with Initech", start, timedelta(minutes=30)),
+        ("Call with the Tokyo office", utc(2026, 11, 13, 0), timedelta(hours=1)),
+    ]
+    assert problems == ["empty_tzid.ics, line 5: VTIMEZONE: empty TZID"]
+
+
+def test_vfreebusy_with_bad_data_is_skipped_and_the_interview_is_read() -> None:
+    events, problems = read_fixture("bad_freebusy.ics")
+    assert [(e.uid, e.start) for e in events] == [
+        ("iv-globex-7@globex.example", utc(2026, 11, 11, 15))]
+    [problem] = problems
+    assert problem.startswith(
+        "bad_freebusy.ics, line 4: VFREEBUSY UID fb-2026-11@calendar.example: bad FREEBUSY: ")
+
+
+def test_vjournal_with_a_bad_date_is_skipped() -> None:
+    data = ics("UID:iv\nDTSTART:20261110T150000Z\nSUMMARY:Interview",
+               head="BEGIN:VJOURNAL\nUID:notes-1\nDTSTART:last tuesday\nSUMMARY:Notes\n"
+                    "END:VJOURNAL\n")
+    events, problems = read(data)
+    assert [e.uid for e in events] == ["iv"]
+    [problem] = problems
+    assert problem.startswith("test.ics, line 4: VJOURNAL UID notes-1: bad DTSTART: ")
+
+
+def test_vevent_without_its_end_line_is_skipped_and_the_next_one_read() -> None:
+    data = ics("UID:iv\nDTSTART:20261110T150000Z\nSUMMARY:Interview").replace(
+        b"BEGIN:VEVENT", b"BEGIN:VEVENT\r\nUID:lost-end\r\nDTSTART:20261109T150000Z\r\n"
+                         b"SUMMARY:Cut short\r\nBEGIN:VEVENT", 1)
+    events, problems = read(data)
+    assert [e.uid for e in events] == ["iv"]
+    assert problems == ["test.ics, line 4: VEVENT UID lost-end: no END:VEVENT before line 8"]
+
+
+def test_broken_vtimezone_is_skipped_and_its_times_read_in_the_default_zone() -> None:
+    zone = ("BEGIN:VTIMEZONE\nTZID:Followup Test Broken Zone\nBEGIN:STANDARD\n"
+            "DTSTART:16010101T000000\nTZOFFSETFROM:-08:00 or so\nTZOFFSETTO:-0800\n"
+            "END:STANDARD\nEND:VTIMEZONE\n")
+    data = ics("UID:iv\nDTSTART;TZID=Followup Test Broken Zone:20261110T100000\nSUMMARY:x",
+               timezones=zone)
+    events, problems = read(data)
+    assert [(e.uid, e.start) for e in events] == [("iv", utc(2026, 11, 10, 15))]  # New York
+    [problem] = problems
+    assert problem.startswith("test.ics, line 4: VTIMEZONE TZID Followup Test Broken Zone: ")
+
+
+def test_vtimezone_defined_after_the_events_still_applies() -> None:
+    # Components are parsed one by one; a zone defined further down still counts.
+    zone = ("BEGIN:VTIMEZONE\nTZID:Followup Test Late Zone\nBEGIN:STANDARD\n"
+            "DTSTART:16010101T000000\nTZOFFSETFROM:-0800\nTZOFFSETTO:-0800\n"
+            "END:STANDARD\nEND:VTIMEZONE\n")
+    data = ics("UID:iv\nDTSTART;TZID=Followup Test Late Zone:20261110T100000\nSUMMARY:x")
+    data = data.replace(b"END:VCALENDAR", zone.replace("\n", "\r\n").encode() + b"END:VCALENDAR")
+    assert only(data).start == utc(2026, 11, 10, 18)
+
+
+def test_bad_lines_of_the_calendar_itself_and_text_around_it_are_skipped() -> None:
+    data = b"HTTP/1.1 200 OK\r\nContent-Type: text/calendar\r\n\r\n" + ics(
+        "UID:iv\nDTSTART:20261110T150000Z\nSUMMARY:Interview",
+        head="X-WR-CALNAME:Jobs\nthis line has no colon\nMETHOD:PUBLISH\n",
+    ) + b"<!-- served by a proxy -->\r\n"
+    events, problems = read(data)
+    assert [e.uid for e in events] == ["iv"]
+    outside = "text outside BEGIN:VCALENDAR ... END:VCALENDAR"
+    assert sorted(p.split(": ")[0:2] for p in problems) == [
+        ["test.ics, line 1", outside],
+        ["test.ics, line 16", outside],  # the comment after END:VCALENDAR
+        ["test.ics, line 8", "VCALENDAR"],  # the line without a colon
+    ]
+    assert any(p.startswith("test.ics, line 8: VCALENDAR: bad line: ") for p in problems)
+
+
+def test_an_end_line_without_its_begin_is_named_and_passed_over() -> None:
+    data = ics("UID:iv\nDTSTART:20261110T150000Z\nSUMMARY:Interview", head="END:VTODO\n")
+    events, problems = read(data)
+    assert [e.uid for e in events] == ["iv"]
+    assert problems == ["test.ics, line 4: END:VTODO without BEGIN"]
+
+
+def test_two_uid_lines_use_the_first_and_say_so_in_plain_text() -> None:
+    data = ics("UID:first@acme.example\nUID:second@acme.example\n"
+               "DTSTART:20261110T150000Z\nSUMMARY:Interview")
+    events, problems = read(data)
+    assert [e.uid for e in events] == ["first@acme.example"]
+    assert problems == ["test.ics, line 4: VEVENT UID first@acme.example: 2 UID lines, the "
+                        "first is used; extra UID second@acme.example"]
+
+
+def test_control_characters_in_a_common_name_are_cleaned_and_the_person_kept() -> None:
+    data = ics(
+        "UID:cn\nDTSTART:20261110T150000Z\nDTEND:20261110T160000Z\nSUMMARY:Interview\n"
+        "ORGANIZER;CN=Dana\x00Recruiter:mailto:dana@acme.example\n"
+        "ATTENDEE;CN=Sam\x00 Lee;PARTSTAT=ACCEPTED:mailto:sam@acme.example\n"
+        'ATTENDEE;CN="Kim \x07\x1b Park";PARTSTAT=ACCEPTED:mailto:kim@acme.example\n'
+        "ATTENDEE;CN=Lee\u2028Chen\x7f:mailto:lee@acme.example")
+    event = only(data)
+    assert event.organizer is not None
+    assert (event.organizer.email, event.organizer.name) == ("dana@acme.example",
+                                                             "Dana Recruiter")
+    assert [(a.email, a.name, a.response) for a in event.attendees] == [
+        ("sam@acme.example", "Sam Lee", Response.ACCEPTED),
+        ("kim@acme.example", "Kim Park", Response.ACCEPTED),
+        ("lee@acme.example", "Lee Chen", Response.NEEDS_ACTION),
+    ]
+
+
+def test_events_far_outside_the_window_are_not_parsed() -> None:
+    # The cut before parsing: a broken event years away is never even looked
+    # at, the same one inside the window is.
+    backwards = "DTSTART:{d}T150000Z\nDTEND:{d}T140000Z\nSUMMARY:x"
+    data = ics("UID:old\n" + backwards.format(d="20200110"),
+               "UID:now\n" + backwards.format(d="20261110"))
+    events, problems = read(data)
+    assert events == []
+    assert problems == ["test.ics, line 10: VEVENT UID now: DTEND is before DTSTART"]
 
 
 def test_naive_window_is_refused() -> None:

@@ -17,10 +17,12 @@ import pytest
 
 import providers
 from daemon.config import parse_config
+from daemon.people import who_gets_a_note
 from providers.base import CalendarSource, Folder, Mailbox, ReplyTo
 from providers.errors import BadData, ProviderUnavailable
 from providers.local import LocalCalendar
 from providers.maildir import MaildirMailbox, _read_header_block
+from tests.configs import make_config
 from tests.contract import (
     NY,
     WINDOW,
@@ -298,6 +300,46 @@ def test_unparseable_calendar_is_bad_data_naming_account_and_file(tmp_path: Path
     with pytest.raises(BadData) as info:
         LocalCalendar("home", path).changes(None, *WINDOW, NY)
     assert info.value.account == "home" and info.value.item == str(path)
+    assert info.value.problem == "not an iCalendar file: no BEGIN:VCALENDAR line"
+
+
+# Each of these once made the whole file unreadable, so no interview in it got a note.
+BAD_NEIGHBOURS = (
+    "BEGIN:VTIMEZONE\r\nTZID:\r\nBEGIN:STANDARD\r\nDTSTART:16010101T020000\r\n"
+    "TZOFFSETFROM:-0400\r\nTZOFFSETTO:-0500\r\nEND:STANDARD\r\nEND:VTIMEZONE\r\n"
+    "BEGIN:VTODO\r\nUID:todo-1\r\nDTSTART:2026-11-09\r\nSUMMARY:Portfolio\r\nEND:VTODO\r\n"
+    "BEGIN:VFREEBUSY\r\nUID:fb-1\r\nFREEBUSY:20261110T190000Z/whenever\r\nEND:VFREEBUSY\r\n"
+)
+INTERVIEW_WITH_NUL_NAME = (
+    "BEGIN:VEVENT\r\nUID:iv-9@acme.example\r\nDTSTAMP:20261001T000000Z\r\n"
+    "DTSTART:20261110T190000Z\r\nDTEND:20261110T200000Z\r\n"
+    "SUMMARY:Interview: Platform Engineer\r\n"
+    "ORGANIZER;CN=Alex Rivera:mailto:alex.rivera@gmail.com\r\n"
+    "ATTENDEE;CN=Sam\x00 Lee;PARTSTAT=ACCEPTED:mailto:sam.lee@acme.example\r\n"
+    "END:VEVENT\r\n"
+)
+
+
+def test_bad_components_are_skipped_and_the_interview_is_read(tmp_path: Path) -> None:
+    path = tmp_path / "calendar.ics"
+    path.write_bytes(("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//tests//EN\r\n"
+                      + BAD_NEIGHBOURS + INTERVIEW_WITH_NUL_NAME + "END:VCALENDAR\r\n").encode())
+    settle(path)
+    changes = LocalCalendar("home", path).changes(None, *WINDOW, NY)
+    [event] = changes.events
+    assert (event.uid, event.title) == ("iv-9@acme.example", "Interview: Platform Engineer")
+    assert [p.split(": ")[0:2] for p in changes.problems] == [
+        [f"{path}, line 4", "VTIMEZONE"],
+        [f"{path}, line 12", "VTODO UID todo-1"],
+        [f"{path}, line 17", "VFREEBUSY UID fb-1"],
+    ]
+    assert changes.problems[0] == f"{path}, line 4: VTIMEZONE: empty TZID"
+    # The attendee whose name had a NUL in it still gets the note, greeted by name.
+    config = make_config(tmp_path / "config", timezone="America/New_York")
+    recipients, how = who_gets_a_note(event, config)
+    assert how == "attendees"
+    assert [(r.email, r.name, r.greeting_name) for r in recipients] == [
+        ("sam.lee@acme.example", "Sam Lee", "Sam")]
 
 
 def test_calendar_is_read_again_when_the_window_moves_to_another_day(tmp_path: Path) -> None:
