@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from email.message import EmailMessage
@@ -80,9 +80,13 @@ class CalendarChanges:
 
 
 class Folder(enum.Enum):
+    """The role of the folder a message is in. Drafts, Junk/Spam and Trash are never
+    read for answers; every other folder of the user's is (rule 6)."""
+
     INBOX = "inbox"
     SENT = "sent"
     DRAFTS = "drafts"
+    OTHER = "other"  # Archive, the user's own folders and labels, where rules file mail
 
 
 @dataclass(frozen=True)
@@ -109,7 +113,45 @@ class MailMessage:
     marker: str = ""  # value of X-Interview-Followup, "" when absent
     # Lower-cased header names -> values for the auto-reply rules:
     # auto-submitted, x-autoreply, x-autorespond, precedence, x-auto-response-suppress ...
+    # (providers.headers.RULE_HEADERS lists them).
     headers: Mapping[str, str] = field(default_factory=dict)
+    reply_to: tuple[Address, ...] = ()
+    folder_name: str = ""  # the folder or label as the user sees it ("Archive", "Jobs/Acme")
+    # The top-level Content-Type, lower-case, with its parameters:
+    # "multipart/report; report-type=disposition-notification", "text/calendar; method=request".
+    content_type: str = ""
+    # The first providers.excerpt.MAX_EXCERPT characters of the body as plain text (HTML
+    # reduced to text), for the company name and an out-of-office return day. Used to
+    # decide, then dropped: never stored, never logged (hence repr=False).
+    excerpt: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class Interest:
+    """What could make a message an answer: the waiting interviews' registrable domains
+    (the company's, and the tracking systems that write for it), people's addresses and
+    thread ids. A remote mailbox fetches a body excerpt only for a message that matches
+    (sender, Reply-To, a recipient of the user's sent mail, or thread), so quota stays
+    low; the final search before a status check looks for exactly these."""
+
+    domains: frozenset[str] = frozenset()  # registrable domains, lower-case
+    addresses: frozenset[str] = frozenset()  # lower-case
+    threads: frozenset[str] = frozenset()  # provider thread ids
+    message_ids: frozenset[str] = frozenset()  # with angle brackets; In-Reply-To/References
+
+    def matches(self, msg: MailMessage, registrable: Callable[[str], str]) -> bool:
+        """Whether ``msg`` is a candidate (``registrable`` maps a domain to its
+        registrable part: the caller's public-suffix function)."""
+        people = [a for a in (msg.sender, *msg.reply_to, *msg.to, *msg.cc) if a is not None]
+        for a in people:
+            if a.email in self.addresses:
+                return True
+            domain = a.email.rpartition("@")[2]
+            if domain and registrable(domain) in self.domains:
+                return True
+        if msg.thread_id and msg.thread_id in self.threads:
+            return True
+        return bool(self.message_ids & {msg.in_reply_to, *msg.references})
 
 
 @dataclass(frozen=True)
@@ -150,17 +192,36 @@ class CalendarSource(ABC):
         ``default_tz`` interprets floating times. :raises: ProviderError.
         """
 
+    def lookup(self, uid: str, default_tz: tzinfo) -> Event | None:
+        """The event ``uid`` wherever it now is in time (a uid from :meth:`changes`), or
+        None when it was deleted or cancelled. Asked before an interview whose event left
+        the window counts as cancelled: it may have been postponed beyond it (rule 8).
+        :raises: ProviderError.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot look up an event")
+
 
 class Mailbox(ABC):
     @abstractmethod
-    def messages_since(self, checkpoint: str | None, not_before: datetime) -> MessageBatch:
-        """Inbox and sent messages that arrived since ``checkpoint``.
+    def messages_since(self, checkpoint: str | None, not_before: datetime,
+                       interest: Interest | None = None) -> MessageBatch:
+        """Messages that arrived since ``checkpoint`` in every folder of rule 6 (Inbox,
+        Sent, Archive, the user's folders and labels; never Drafts, Junk/Spam, Trash).
+        A message filed from one folder into another may come again, with its new folder.
 
         With no checkpoint, messages no older than ``not_before`` (a bound, so
-        a first run over a large mailbox stays cheap). A message may be
-        returned twice (callers are idempotent); one is never skipped.
-        :raises: ProviderError.
+        a first run over a large mailbox stays cheap; Sent is read back that far too,
+        rule 11). A message may be returned twice (callers are idempotent); one is never
+        skipped. ``excerpt`` is filled for messages ``interest`` matches (for all of
+        them when ``interest`` is None). :raises: ProviderError.
         """
+
+    def search_answers(self, since: datetime, interest: Interest) -> list[MailMessage]:
+        """Every message after ``since`` in every folder of rule 6 (all but Drafts,
+        Junk/Spam and Trash) that ``interest`` matches, with its excerpt: the one search
+        right before a status check is drafted (rule 7). :raises: ProviderError.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot search")
 
     @abstractmethod
     def create_draft(

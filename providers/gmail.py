@@ -28,7 +28,7 @@ from email.parser import Parser
 from email.policy import default as default_policy
 from typing import Any
 
-from .base import DraftRef, Folder, Mailbox, MailMessage, MessageBatch, ReplyTo
+from .base import DraftRef, Folder, Interest, Mailbox, MailMessage, MessageBatch, ReplyTo
 from .errors import ProviderUnavailable
 from .google_api import GoogleApi
 from .headers import MARKER_HEADER, prepared, to_mail_message
@@ -57,7 +57,8 @@ class Gmail(Mailbox):
         return self.api.gmail().users()
 
     # -- reading -------------------------------------------------------------
-    def messages_since(self, checkpoint: str | None, not_before: datetime) -> MessageBatch:
+    def messages_since(self, checkpoint: str | None, not_before: datetime,
+                       interest: Interest | None = None) -> MessageBatch:
         try:
             start = _history_id(checkpoint)
             if start:

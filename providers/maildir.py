@@ -34,7 +34,7 @@ from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
-from .base import DraftRef, Folder, Mailbox, MailMessage, MessageBatch, ReplyTo
+from .base import DraftRef, Folder, Interest, Mailbox, MailMessage, MessageBatch, ReplyTo
 from .errors import ProviderUnavailable
 from .headers import MARKER_HEADER, prepared, to_mail_message
 
@@ -78,7 +78,8 @@ class MaildirMailbox(Mailbox):
         self.root = Path(root)
 
     # -- reading -------------------------------------------------------------
-    def messages_since(self, checkpoint: str | None, not_before: datetime) -> MessageBatch:
+    def messages_since(self, checkpoint: str | None, not_before: datetime,
+                       interest: Interest | None = None) -> MessageBatch:
         self._require_root()
         previous = _load_checkpoint(checkpoint)
         states: dict[str, _DirState] = {}

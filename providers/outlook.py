@@ -36,7 +36,7 @@ from email.utils import getaddresses
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from .base import Address, DraftRef, Folder, Mailbox, MailMessage, MessageBatch, ReplyTo
+from .base import Address, DraftRef, Folder, Interest, Mailbox, MailMessage, MessageBatch, ReplyTo
 from .graph_http import (
     DeltaExpired,
     GraphHttp,
@@ -71,7 +71,8 @@ class OutlookMailbox(Mailbox):
         self._pool: ThreadPoolExecutor | None = None
 
     # -- reading -------------------------------------------------------------
-    def messages_since(self, checkpoint: str | None, not_before: datetime) -> MessageBatch:
+    def messages_since(self, checkpoint: str | None, not_before: datetime,
+                       interest: Interest | None = None) -> MessageBatch:
         state = load_state(checkpoint, "mail") or {}
         (inbox, inbox_link), (sent, sent_link) = self._together(
             lambda: self._folder("inbox", Folder.INBOX, state.get("inbox"), not_before),

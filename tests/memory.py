@@ -35,6 +35,7 @@ from providers.base import (
     DraftRef,
     Event,
     Folder,
+    Interest,
     Mailbox,
     MailMessage,
     MessageBatch,
@@ -138,7 +139,8 @@ class MemoryMailbox(Mailbox):
     _sent_markers: dict[str, str] = field(default_factory=dict)  # sent id -> original marker
 
     # -- the Mailbox interface ------------------------------------------------
-    def messages_since(self, checkpoint: str | None, not_before: datetime) -> MessageBatch:
+    def messages_since(self, checkpoint: str | None, not_before: datetime,
+                       interest: Interest | None = None) -> MessageBatch:
         self.calls.append("messages_since")
         still_hidden = []
         for calls_left, msg in self._hidden:
