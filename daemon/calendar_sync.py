@@ -122,6 +122,11 @@ class CalendarSync:
             "discussed": list(facts.discussed),
             "concerns": list(facts.concerns),
             "strengths": list(facts.strengths),
+            # With source and confidence: the subject line takes only sure facts.
+            "facts": {"company": facts.company_fact.to_json(),
+                      "role": facts.role_fact.to_json()},
+            "interviewer_titles": dict(facts.interviewer_titles),
+            "person_notes": [list(item) for item in facts.person_notes],
         }
         return Interview(
             id=interview_id(account, event.uid), account=account, event_uid=event.uid,

@@ -5,9 +5,11 @@ Pure string functions; the rules in detect/people/infer/replies build on them.
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 from collections.abc import Iterable
+from typing import Any
 
 FREEMAIL: frozenset[str] = frozenset({
     # Google, Microsoft, Apple, Yahoo, AOL
@@ -65,6 +67,7 @@ _AUTOMATED_DOMAINS = frozenset({
     "greenhouse-mail.io", "greenhousemail.io", "hire.lever.co", "teamtailor-mail.com",
     "workablemail.com", "smartrecruiters-mail.com", "icims-mail.com", "myworkday.com",
     "calendly-mail.com", "email.calendly.com", "notifications.goodtime.io",
+    "imip.me.com",  # Apple's iMIP relay; the person's address is in the EMAIL parameter
     "otter.ai", "fireflies.ai", "read.ai", "fathom.video", "tldv.io", "avoma.com",
     "grain.com", "meetgeek.ai", "sembly.ai", "supernormal.com", "tactiq.io",
     "notetaker.ai", "jamie.ai", "bluedothq.com", "krisp.ai", "airgram.io", "vowel.com",
@@ -128,10 +131,29 @@ def is_freemail(domain: str) -> bool:
     return domain in FREEMAIL or bool(_FREEMAIL_FAMILY.match(domain))
 
 
+@functools.cache
+def _public_suffixes() -> Any:
+    """The Public Suffix List bundled with ``publicsuffixlist`` (offline; updated with
+    the package), or None when the package is missing."""
+    try:
+        from publicsuffixlist import PublicSuffixList
+    except ImportError:  # pragma: no cover - a dependency since issue 9
+        return None
+    return PublicSuffixList()
+
+
+@functools.lru_cache(maxsize=4096)
 def registrable_domain(domain: str) -> str:
-    """'eu.mail.acme.co.uk' -> 'acme.co.uk': the part a company registers."""
+    """'eu.mail.acme.co.uk' -> 'acme.co.uk': the part a company registers, by the
+    Public Suffix List (a short built-in table when the library is missing)."""
     labels = [p for p in domain.strip().strip(".").lower().split(".") if p]
-    if len(labels) <= 2:
+    if len(labels) <= 2 and ".".join(labels[-2:]) not in _TWO_PART_SUFFIXES:
+        return ".".join(labels)
+    psl = _public_suffixes()
+    if psl is not None:
+        found = psl.privatesuffix(".".join(labels))
+        if found:
+            return str(found)
         return ".".join(labels)
     keep = 3 if ".".join(labels[-2:]) in _TWO_PART_SUFFIXES else 2
     return ".".join(labels[-keep:])

@@ -19,13 +19,29 @@ from . import lifecycle
 from .calendar_sync import CalendarSync
 from .clock import Clock, system_clock
 from .config import Config
+from .infer import (
+    Confidence,
+    Fact,
+    NoteFacts,
+    for_person,
+    person_keys,
+    read_notes,
+    title_in_name,
+)
 from .lifecycle import EVERYONE, NOBODY, STATUS_CHECK, THANK_YOU
 from .lock import claim_is_live, owner_id
 from .mail_sync import MailSync
 from .mime import build_message
-from .people import Recipient
+from .people import Recipient, fold
 from .state import DraftRow, Interview, Person, Store
-from .templates import DraftFacts, RenderedDraft, natural, render
+from .templates import (
+    PANEL_VARIANTS,
+    DraftFacts,
+    RenderedDraft,
+    date_style_from_env,
+    natural,
+    render,
+)
 
 log = logging.getLogger(__name__)
 
@@ -253,16 +269,36 @@ class Engine:
         if not people and kind == THANK_YOU:
             log.warning("interview %s: no interviewer address found; the draft has an empty To",
                         iv.id)
+        known = [p.name for p in iv.recipients if p.name] + list(names)
+        notes = read_notes(iv.notes, known)
+        company, role = _facts_of(iv, notes)
+        points: dict[str, list[str]] = {"discussed": [], "concerns": [], "strengths": []}
+        title = ""
+        if len(people) == 1:
+            person = people[0]
+            name = person.name or (names[0] if len(names) == 1 and not iv.recipients else "")
+            shared = [tuple(item) for item in iv.snapshot.get("person_notes", [])]
+            points = for_person([*shared, *notes.personal], person.email, name)
+            title = _title_of(iv.snapshot.get("interviewer_titles", {}), name) or \
+                title_in_name(person.name)
+        written = self.clock().astimezone(me.timezone).date()
         facts = DraftFacts(
             me_name=me.name, signature=me.signature, recipient_name=greeting,
             recipient_email=people[0].email if len(people) == 1 else "",
-            company=iv.company, role=iv.role, interview_title=iv.title,
+            company=company.at_least(Confidence.LIKELY), role=role.at_least(Confidence.LIKELY),
+            interview_title=iv.title,
             interview_start=iv.start.astimezone(me.timezone),
             discussed=tuple(iv.snapshot.get("discussed", [])),
-            concerns=tuple(iv.snapshot.get("concerns", [])),
-            strengths=tuple(iv.snapshot.get("strengths", [])),
-            notes=tuple(iv.notes), is_reply=reply is not None,
+            concerns=(*iv.snapshot.get("concerns", []), *notes.concerns, *points["concerns"]),
+            strengths=(*iv.snapshot.get("strengths", []), *notes.strengths,
+                       *points["strengths"]),
+            notes=notes.discussed, is_reply=reply is not None,
             thank_you_subject=thank_you_subject,
+            company_sure=company.confidence >= Confidence.SURE,
+            role_sure=role.confidence >= Confidence.SURE,
+            recipient_title=title, recipient_points=tuple(points["discussed"]),
+            variant=_variant(iv, people), written_on=written,
+            date_style=date_style_from_env(),
         )
         rendered = render(kind, facts, self.config.drafts.templates)
         to = tuple(Address(p.email, p.name) for p in people if p.email)
@@ -379,3 +415,36 @@ def _recipient(planned: PlannedDraft) -> str:
     return planned.marker.rsplit("/", 1)[1]
 
 
+def _facts_of(iv: Interview, notes: NoteFacts) -> tuple[Fact, Fact]:
+    """Company and role with their confidence: the user's note wins, then what was
+    inferred at detection. An interview recorded before facts carried a confidence keeps
+    its values as they were used then."""
+    recorded = iv.snapshot.get("facts")
+    if isinstance(recorded, dict):
+        company = Fact.from_json(recorded.get("company"))
+        role = Fact.from_json(recorded.get("role"))
+    else:
+        company = Fact(iv.company, "", Confidence.SURE if iv.company else Confidence.NONE)
+        role = Fact(iv.role, "", Confidence.SURE if iv.role else Confidence.NONE)
+    return notes.company if notes.company.value else company, \
+        notes.role if notes.role.value else role
+
+
+def _title_of(titles: object, name: str) -> str:
+    """The interviewer's title the invitation gave, matched by full or first name."""
+    if not isinstance(titles, dict) or not name:
+        return ""
+    keys = person_keys(name)
+    for who, title in titles.items():
+        if fold(str(who)) in keys:
+            return str(title)
+    return ""
+
+
+def _variant(iv: Interview, people: list[Person]) -> int:
+    """The wording for this draft: stable across re-renders, and different for each
+    interviewer of one panel (up to PANEL_VARIANTS of them)."""
+    seed = int(hashlib.sha256(iv.id.encode()).hexdigest()[:8], 16)
+    panel = sorted(p.email for p in iv.recipients)
+    index = panel.index(people[0].email) if len(people) == 1 and people[0].email in panel else 0
+    return (seed + index) % PANEL_VARIANTS

@@ -13,12 +13,13 @@ compiled, so a title such as ``{{ config }}`` appears literally.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import traceback
 import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,6 +79,14 @@ class DraftFacts:
     notes: tuple[str, ...] = ()  # added with `followup note`; used like discussed points
     is_reply: bool = False  # a status check answering the sent thank-you's thread
     thank_you_subject: str = ""
+    # Whether company and role are sure enough for the subject line (daemon.infer).
+    company_sure: bool = True
+    role_sure: bool = True
+    recipient_title: str = ""  # "Design Director", where the invitation gives it
+    recipient_points: tuple[str, ...] = ()  # discussed with this interviewer only
+    variant: int = 0  # which wording; the engine gives each interviewer of a panel another
+    written_on: date | None = None  # the day the draft is written, for "today"/"yesterday"
+    date_style: str = ""  # "day_month" ("4 March") or "month_day" ("March 4", the default)
 
 
 @dataclass(frozen=True)
@@ -210,14 +219,62 @@ def _context(facts: DraftFacts) -> dict[str, Any]:
         "interview_title": one_line(facts.interview_title),
         "interview_start": start,
         "interview_day": _WEEKDAYS[start.weekday()],
-        "interview_date": f"{_MONTHS[start.month - 1]} {start.day}",
+        "interview_date": _date_text(start.date(), facts.date_style),
+        "interview_when": when_text(start.date(), facts.written_on, facts.date_style),
         "discussed": _points([*facts.discussed, *facts.notes]),
+        "topics": _points(facts.recipient_points) or _points([*facts.discussed, *facts.notes]),
+        "recipient_points": _points(facts.recipient_points),
+        "recipient_title": one_line(facts.recipient_title, 100),
+        "subject_company": one_line(facts.company) if facts.company_sure else "",
+        "subject_role": role if facts.role_sure else "",
+        "variant": facts.variant,
+        "opening_variant": facts.variant % OPENING_VARIANTS,
+        "interest_variant": facts.variant % INTEREST_VARIANTS,
         "concerns": _points(facts.concerns),
         "strengths": _points(facts.strengths),
         "notes": _points(facts.notes),
         "is_reply": bool(facts.is_reply),
         "thank_you_subject": one_line(facts.thank_you_subject, MAX_SUBJECT),
     }
+
+
+OPENING_VARIANTS = 4  # wordings of the thank-you's first paragraph (thank_you.txt)
+INTEREST_VARIANTS = 3  # wordings of its second paragraph
+# Variants given to one panel before a wording repeats: 4 and 3 are coprime, so the
+# pairs (opening, interest) of 12 consecutive variants are all different.
+PANEL_VARIANTS = OPENING_VARIANTS * INTEREST_VARIANTS
+
+
+def when_text(day: date, written_on: date | None, style: str = "") -> str:
+    """'today', 'yesterday', 'on Tuesday' within a week, else 'on March 4'."""
+    if written_on is None:
+        return f"on {_WEEKDAYS[day.weekday()]}"
+    days = (written_on - day).days
+    if days == 0:
+        return "today"
+    if days == 1:
+        return "yesterday"
+    if 1 < days < 7:
+        return f"on {_WEEKDAYS[day.weekday()]}"
+    return f"on {_date_text(day, style)}"
+
+
+def _date_text(day: date, style: str) -> str:
+    month = _MONTHS[day.month - 1]
+    return f"{day.day} {month}" if style == "day_month" else f"{month} {day.day}"
+
+
+# Locales that write the month first ("March 4"); every other English-speaking and
+# European locale writes "4 March".
+_MONTH_FIRST = ("en_US", "en_CA", "en_PH", "C", "POSIX", "")
+
+
+def date_style_from_env(environ: dict[str, str] | None = None) -> str:
+    """The user's date order from LC_ALL / LC_TIME / LANG: 'month_day' or 'day_month'."""
+    env = os.environ if environ is None else environ
+    value = env.get("LC_ALL") or env.get("LC_TIME") or env.get("LANG") or ""
+    name = value.split(".")[0].split("@")[0]
+    return "month_day" if name in _MONTH_FIRST else "day_month"
 
 
 def one_line(text: str, limit: int = MAX_FACT) -> str:
@@ -329,4 +386,11 @@ def _samples() -> tuple[DraftFacts, ...]:
         interview_title="",
         interview_start=start,
     )
-    return (full, empty)
+    # One sample per wording, so a mistake in any variant is found by `followup doctor`.
+    variants = tuple(
+        DraftFacts(**{**full.__dict__, "variant": v, "recipient_title": "Design Director",
+                      "recipient_points": ("the on-call rotation",),
+                      "written_on": start.date()})
+        for v in range(1, PANEL_VARIANTS)
+    )
+    return (full, empty, *variants)

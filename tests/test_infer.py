@@ -11,7 +11,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from daemon.config import Config
-from daemon.infer import Facts, company_from_domain, infer
+from daemon.domains import registrable_domain
+from daemon.infer import (
+    Confidence,
+    Fact,
+    Facts,
+    Source,
+    company_from_domain,
+    facts_from_subject,
+    has_head,
+    infer,
+    is_head,
+)
 from daemon.people import fold
 from providers.base import Attendee, Event
 from tests.configs import make_config
@@ -209,3 +220,152 @@ def test_any_text_gives_clean_facts(config: Config, title: str, description: str
     assert fold(facts.company) not in ("alex rivera", "alex", "rivera")
     assert all(fold(n) not in ("alex rivera", "alex", "rivera") for n in facts.interviewer_names)
     assert "{" not in facts.company and "{" not in facts.role
+
+
+# -- facts with a source and a confidence (issue 9) -----------------------------
+
+@pytest.mark.parametrize("title, description, attendees, company, role", [
+    ("Informational interview – Dana Whitmore (Brightwater Conservancy)", "",
+     (Attendee("dana@brightwaterconservancy.org", "Dana Whitmore"),),
+     "Brightwater Conservancy", ""),
+    ("Coffee with Priya (Lattice Bio) - interview", "", (), "Lattice Bio", ""),
+    ("Coffee chat with Priya - interview", "", (), "", ""),
+    ("Security interview",
+     "Thank you for your interest in the Application Security Engineer role at Ironbark "
+     "Security.", (), "Ironbark Security", "Application Security Engineer"),
+    ("Halcyon Space Interview (Flight Software)",
+     "This is the technical round for the Flight Software Engineer role.", (),
+     "Halcyon Space", "Flight Software Engineer"),
+    ("Technical interview", "Live debugging exercise. Role: Site Reliability Engineer.", (),
+     "", "Site Reliability Engineer"),
+    ("Interview", "Looking forward to talking about the Product Designer position.", (), "",
+     "Product Designer"),
+    ("Interview", "Thanks for applying to the ML Engineer opening!", (), "", "ML Engineer"),
+    ("Interview", "Following up on our conversation about the Brand Strategist role.", (), "",
+     "Brand Strategist"),
+    ("Interview", "We're excited to meet you for the Customer Success Lead opening.", (), "",
+     "Customer Success Lead"),
+    ("Interview", "Research Associate, Assay Development.\nLab tour after.", (), "",
+     "Research Associate"),
+    ("Onsite", "Maya will run the Payments Backend Engineer loop.", (), "",
+     "Payments Backend Engineer"),
+    ("Interview", "Te confirmo la entrevista del puesto de Data Engineer.", (), "",
+     "Data Engineer"),
+    ("Interview", "Notre entretien pour le poste de Développeur Backend chez Arvel.", (),
+     "Arvel", "Développeur Backend"),
+    ("Interview", "Ihre Bewerbung für die Stelle als Softwareentwickler (m/w/d).", (), "",
+     "Softwareentwickler"),
+    ("Interview", "Sua entrevista para a vaga de Engenheiro de Dados na Lumo.", (), "Lumo",
+     "Engenheiro de Dados"),
+    ("Nina Petrova <> Alex Rivera (Technical Writer interview)", "", (), "",
+     "Technical Writer"),
+    ("Interview with Mercedes Ford", "",
+     (Attendee("mercedes.ford@tallgrass.io", "Mercedes Ford"),), "Tallgrass", ""),
+    ("Interview with Ellis Hart", "", (Attendee("rosa@ellishart.com", "Rosa Lind"),),
+     "Ellis Hart", ""),
+    ("Hays | Interview with Quantica Bank - Credit Analyst", "",
+     (Attendee("laura.finch@hays.com", "Laura Finch"),), "Quantica Bank", "Credit Analyst"),
+    ("Informational interview w/ Marcus (ex-Stripe)", "", (), "", ""),
+    ("Interview - R-10234 Senior Accountant - Alex Rivera", "", (), "", "Senior Accountant"),
+    ("Alex Rivera and Sofia Lindqvist - Zoom Interview", "",
+     (Attendee("sofia@nordvik.se", "Sofia Lindqvist"),), "Nordvik", ""),
+    ("Phone Interview between Helen Ortiz and Alex Rivera",
+     "Event Name: Data Scientist Interview\n\nPowered by Calendly.com", (), "",
+     "Data Scientist"),
+])
+def test_real_shapes(config: Config, title: str, description: str,
+                     attendees: tuple[Attendee, ...], company: str, role: str) -> None:
+    facts = infer(event(title, description, attendees=(ME, *attendees)), config)
+    assert (facts.company, facts.role) == (company, role)
+
+
+def test_facts_carry_source_and_confidence(config: Config) -> None:
+    facts = infer(event("ACME Robotics - Phone Screen", "Position: Data Engineer",
+                        attendees=(ME, JANE)), config)
+    assert facts.company_fact == Fact("ACME Robotics", Source.TITLE, Confidence.SURE)
+    assert facts.role_fact == Fact("Data Engineer", Source.DESCRIPTION_KEY, Confidence.SURE)
+    only_domain = infer(event("Phone screen", attendees=(ME, JANE)), config)
+    assert only_domain.company_fact == Fact("Acme Robotics", Source.ATTENDEE_DOMAIN,
+                                            Confidence.LIKELY)
+    assert Fact.from_json(only_domain.company_fact.to_json()) == only_domain.company_fact
+
+
+def test_a_topic_is_no_role(config: Config) -> None:
+    facts = infer(event("Security interview"), config)
+    assert facts.role == "" and facts.role_fact.confidence <= Confidence.GUESS
+
+
+def test_disagreeing_unsure_companies_give_a_placeholder(config: Config) -> None:
+    facts = infer(event("Instagram - Interview", attendees=(ME, JANE)), config)
+    assert facts.company == "" and facts.company_fact.confidence is Confidence.GUESS
+
+
+def test_agency_domain_is_not_the_employer(config: Config) -> None:
+    recruiter = Attendee("tom@harbourtalent.com", "Tom Reid")
+    assert infer(event("Interview prep", attendees=(ME, recruiter)), config).company == ""
+    facts = infer(event("Call", "Ahead of your interview with my client, Bellweather "
+                        "Insurance.", attendees=(ME, recruiter)), config)
+    assert facts.company == "Bellweather Insurance"
+
+
+def test_interviewer_titles_and_person_lines(config: Config) -> None:
+    facts = infer(event("Interview", "Interviewers: Danielle Brooks (Design Director), "
+                        "Omar Haddad - Staff Designer\nDanielle: discussed the roadmap",
+                        attendees=(ME,)), config)
+    assert facts.interviewer_titles == (("Danielle Brooks", "Design Director"),
+                                        ("Omar Haddad", "Staff Designer"))
+    assert facts.person_notes == (("Danielle", "discussed", "the roadmap"),)
+
+
+@pytest.mark.parametrize("word", ["Engineer", "lead", "Diseñador", "Ingénieur",
+                                  "Softwareentwickler", "Backend-Entwicklerin", "Engenheiro",
+                                  "SRE", "Recruiter"])
+def test_job_title_heads(word: str) -> None:
+    assert is_head(word)
+
+
+@pytest.mark.parametrize("word", ["Security", "Payments", "Software", "Flight", "Growth",
+                                  "Informational", "Coffee"])
+def test_words_that_are_no_job_title(word: str) -> None:
+    assert not is_head(word) and not has_head(word)
+
+
+@pytest.mark.parametrize("word", ["Informational", "Coffee", "Chat", "Entrevista",
+                                  "Vorstellungsgespräch", "Screen", "Onsite"])
+def test_meeting_kinds_are_never_a_company(config: Config, word: str) -> None:
+    assert infer(event(f"{word} - Interview"), config).company == ""
+
+
+@pytest.mark.parametrize("domain, registered", [
+    ("eu.mail.acme.co.uk", "acme.co.uk"), ("mail.acme.com.au", "acme.com.au"),
+    ("hr.acme.com.br", "acme.com.br"), ("acme.com", "acme.com"), ("localhost", "localhost"),
+])
+def test_registrable_domain(domain: str, registered: str) -> None:
+    assert registrable_domain(domain) == registered
+
+
+@pytest.mark.parametrize("domain, registered", [
+    ("acme.github.io", "acme.github.io"), ("jobs.acme.co.za", "acme.co.za"),
+    ("mail.acme.gov.scot", "acme.gov.scot"), ("a.b.acme.kawasaki.jp", "b.acme.kawasaki.jp"),
+])
+def test_registrable_domain_uses_the_public_suffix_list(domain: str, registered: str) -> None:
+    pytest.importorskip("publicsuffixlist")  # a dependency (pyproject.toml) since issue 9
+    assert registrable_domain(domain) == registered
+
+
+def test_facts_from_a_mail_subject(config: Config) -> None:
+    company, role = facts_from_subject(
+        "Interview confirmation: Senior Data Engineer at Acme", config)
+    assert (company.value, role.value) == ("Acme", "Senior Data Engineer")
+    assert role.confidence is Confidence.LIKELY and role.source == Source.MAIL_SUBJECT
+
+
+def test_itinerary_lines_give_interviewers_and_titles(config: Config) -> None:
+    text = ("Interview Schedule\n9:00 - 9:40 Danielle Brooks (Customer Success Director)\n"
+            "9:40 AM - 10:20 AM EST: Omar Haddad, Senior CSM\n10:20 - 10:30 Break\n"
+            "10:30 - 11:00 Office Tour\n")
+    omar = Attendee("omar@harborline.com", "Omar Haddad")
+    facts = infer(event("Interview", text, attendees=(ME, omar)), config)
+    assert facts.interviewer_names == ("Danielle Brooks", "Omar Haddad")
+    assert facts.interviewer_titles == (("Danielle Brooks", "Customer Success Director"),
+                                        ("Omar Haddad", "Senior CSM"))
