@@ -217,18 +217,32 @@ def preview(ctx: click.Context, ident: str) -> None:
 @cli.command()
 @click.argument("ident", metavar="ID")
 @click.argument("text")
+@click.option("--to", "address", metavar="ADDRESS",
+              help="Only for the note to this interviewer (their email address).")
 @click.pass_context
-def note(ctx: click.Context, ident: str, text: str) -> None:
-    """Add a note (something you discussed) for the drafts of an interview."""
+def note(ctx: click.Context, ident: str, text: str, address: str | None) -> None:
+    """Add a note for the drafts of an interview: "Discussed: ...", "Strength: ...",
+    "Concern: ..." fill those paragraphs; a bare note is something you discussed."""
     config = _config(ctx)
     text = " ".join(text.split())
     if not text:
         raise UsageError("the note is empty")
     with _store(config) as store:
         iv = _one(store, ident)
+        if address is not None:
+            address = address.strip().lower()
+            people = {p.email for p in iv.recipients}
+            if iv.main_contact:
+                people.add(iv.main_contact.email)
+            if address not in people:
+                known = ", ".join(sorted(p for p in people if p)) or "none"
+                raise UsageError(f"{address} is not one of the people of interview {iv.id} "
+                                 f"(they are: {known})")
+            text = f"{address}: {text}"  # the engine gives it to that person's note only
         with store.transaction() as conn:
             store.add_note(conn, iv.id, text[:500])
-    click.echo(f"Noted for interview {iv.id}; it fills the drafts written from now on.")
+    who = f" (for {address} only)" if address else ""
+    click.echo(f"Noted for interview {iv.id}{who}; it fills the drafts written from now on.")
 
 
 def _close(ctx: click.Context, ident: str, how: str) -> None:
@@ -257,6 +271,23 @@ def skip(ctx: click.Context, ident: str) -> None:
 def done(ctx: click.Context, ident: str) -> None:
     """Mark an interview done (you followed up yourself)."""
     _close(ctx, ident, "done")
+
+
+@cli.command()
+@click.argument("ident", metavar="ID")
+@click.pass_context
+def reopen(ctx: click.Context, ident: str) -> None:
+    """Undo `skip` or `done`: the interview gets its drafts again when they are due."""
+    config = _config(ctx)
+    with _store(config) as store:
+        iv = _one(store, ident)
+        with store.transaction() as conn:
+            reopened = store.reopen(conn, iv.id)
+    if not reopened:
+        why = (f"it is {iv.closed} (not by hand)" if iv.closed else "it is open")
+        raise UsageError(f"interview {iv.id} cannot be reopened: {why}")
+    click.echo(f"Interview {iv.id} reopened: its next draft is written when due "
+               "(see `followup status`).")
 
 
 # -- auth, doctor, demo ----------------------------------------------------

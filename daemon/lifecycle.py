@@ -10,6 +10,7 @@ from .state import DraftRow, Interview
 
 THANK_YOU = "thank_you"
 STATUS_CHECK = "status_check"
+MAX_AWAY_WAIT = timedelta(days=30)  # the longest an out-of-office return day delays a check
 NOBODY = "nobody"  # the recipient part of a marker for a draft with an empty To
 EVERYONE = "all"  # ... for one shared draft to every interviewer
 
@@ -54,7 +55,9 @@ def next_step(iv: Interview, drafts: list[DraftRow], now: datetime, timing: Timi
         return Step("", None, iv.closed)
     if any(d.kind == STATUS_CHECK for d in drafts):
         return Step("", None, "finished")
-    thank_you_done = iv.missed or any(d.kind == THANK_YOU for d in drafts)
+    # The user's own message to them after the interview is their thank-you (rule 11).
+    own = sorted(t for t in iv.own_sent if t >= iv.end)
+    thank_you_done = iv.missed or bool(own) or any(d.kind == THANK_YOU for d in drafts)
     if not thank_you_done:
         due = iv.end + timing.thank_you_after
         if now > iv.end + timing.thank_you_window:
@@ -62,12 +65,30 @@ def next_step(iv: Interview, drafts: list[DraftRow], now: datetime, timing: Timi
         return Step(THANK_YOU, due, "thank-you note")
     if iv.answered_at is not None:
         return Step("", None, "answered")
-    base = thank_you_sent_at(drafts) or iv.end
-    after = timing.status_check_after
+    sent = thank_you_sent_at(drafts)
+    base = min(t for t in (sent, own[0] if own else None) if t) if sent or own else iv.end
+    for moment in own:
+        if moment <= base:
+            continue
+        if moment >= _plus(base, timing.status_check_after, zone):
+            # Written once the status check was due: their own status check (one, never two).
+            return Step("", None, "followed up by you")
+        base = moment  # a later message to them (the promised portfolio) moves the clock
+    due = next_working_time(_plus(base, timing.status_check_after, zone), timing, zone)
+    if iv.back_on is not None:
+        # Away: the first working morning after the day they are back, at most 30 days on.
+        back = datetime.combine(iv.back_on + timedelta(days=1), timing.working_start,
+                                tzinfo=zone)
+        if back > due:
+            due = next_working_time(min(back, due + MAX_AWAY_WAIT), timing, zone)
+            return Step(STATUS_CHECK, due, f"status check (away until {iv.back_on:%a %d %b})")
+    return Step(STATUS_CHECK, due, "status check")
+
+
+def _plus(base: datetime, after: timedelta, zone: tzinfo) -> datetime:
     # Whole days keep the wall-clock time ("a week later"), also across a DST change.
     local = base if after % timedelta(days=1) else base.astimezone(zone)
-    due = next_working_time(local + after, timing, zone)
-    return Step(STATUS_CHECK, due, "status check")
+    return local + after
 
 
 def stage(iv: Interview, drafts: list[DraftRow], now: datetime) -> str:
@@ -84,6 +105,8 @@ def stage(iv: Interview, drafts: list[DraftRow], now: datetime) -> str:
         return "in progress"
     if any(d.kind == THANK_YOU for d in drafts):
         return "thank-you sent" if thank_you_sent_at(drafts) else "thank-you drafted"
+    if any(t >= iv.end for t in iv.own_sent):
+        return "you wrote to them"
     if iv.missed:
         return "thank-you missed"
     return "ended"

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from providers.base import Folder, MailMessage, MessageBatch
 
 from .clock import Clock
 from .config import Config
+from .domains import domain_of, is_freemail, own_company_domains, registrable_domain
 from .lifecycle import EVERYONE, NOBODY, STATUS_CHECK
 from .replies import is_answer
 from .state import DraftRow, Interview, Store
@@ -45,19 +46,47 @@ class MailSync:
     def apply(self, account: str, batch: MessageBatch, notices: list[str]) -> None:
         """Record ``batch`` (inside the caller's transaction); late answers go to ``notices``."""
         # Sent first, so a reply in the thank-you's thread is recognised in one batch.
-        sent = [m for m in batch.messages if m.folder is Folder.SENT]
-        inbox = [m for m in batch.messages if m.folder is Folder.INBOX]
+        sent = sorted((m for m in batch.messages if m.folder is Folder.SENT), key=_when)
+        inbound = [m for m in batch.messages if m.folder in (Folder.INBOX, Folder.OTHER)]
         if sent:
             unsent = [d for d in self.store.drafts(account=account)
                       if d.state == "created" and d.sent_at is None]
+            mine = self._waiting(account)
             for msg in sent:
-                self._match_sent(msg, unsent)
-        if inbox:
+                if not self._match_sent(msg, unsent):
+                    self._match_own(msg, mine)
+        if inbound:
             waiting = self._waiting(account)
-            for msg in inbox:
+            for msg in inbound:
                 self._match_answer(msg, waiting, notices)
 
-    def _match_sent(self, msg: MailMessage, unsent: list[DraftRow]) -> None:
+    def _match_own(self, msg: MailMessage, waiting: list[_Waiting]) -> None:
+        """Rule 11: a message the user wrote themselves to an interview's people, its
+        company or in its threads, after the interview: their thank-you, a later
+        message that moves the status-check clock, or their own status check."""
+        if msg.marker or msg.date is None:
+            return
+        to = {a.email for a in (*msg.to, *msg.cc)}
+        for w in waiting:
+            iv = w.interview
+            if msg.date < iv.end or msg.date in iv.own_sent:
+                continue
+            if not (to & w.people or self._at_company(to, iv) or _in_thread(msg, w)):
+                continue
+            iv.own_sent = sorted([*iv.own_sent, msg.date])
+            log.info("interview %s: you wrote to them yourself (%s)", iv.id,
+                     msg.date.isoformat(timespec="minutes"))
+            self.store.save_interview(self.store.conn, iv)
+
+    def _at_company(self, addresses: set[str], iv: Interview) -> bool:
+        company = registrable_domain(iv.company_domain)
+        if (not company or is_freemail(company)
+                or company in own_company_domains(self.config.me.addresses)):
+            return False
+        return any(registrable_domain(domain_of(a)) == company for a in addresses)
+
+    def _match_sent(self, msg: MailMessage, unsent: list[DraftRow]) -> bool:
+        """One of our drafts was sent: record it (True); False when ``msg`` is not one."""
         draft = next((d for d in unsent if msg.marker and d.marker == msg.marker), None)
         if draft is None:
             # Some clients drop unknown headers on send: match subject and recipient instead.
@@ -68,12 +97,13 @@ class MailSync:
                 None,
             )
         if draft is None:
-            return
+            return False
         unsent.remove(draft)
         sent_at = msg.date or self.clock()
         self.store.record_sent(self.store.conn, draft.marker, sent_at, msg.message_id,
                                list(msg.references), msg.thread_id, msg.id)
         log.info("interview %s: %s was sent", draft.interview_id, draft.kind.replace("_", "-"))
+        return True
 
     def _waiting(self, account: str) -> list[_Waiting]:
         """Open, unanswered interviews with what identifies an answer to each."""
@@ -108,6 +138,16 @@ class MailSync:
                 log.warning("%s", text)
                 notices.append(text)
             mark_answered(self.store, iv, msg.date or self.clock(), f"message from {sender}")
+
+
+def _when(msg: MailMessage) -> datetime:
+    return msg.date or datetime.min.replace(tzinfo=UTC)
+
+
+def _in_thread(msg: MailMessage, w: _Waiting) -> bool:
+    if msg.thread_id and msg.thread_id in w.threads:
+        return True
+    return bool(set(w.message_ids) & {msg.in_reply_to, *msg.references})
 
 
 def _same_subject(a: str, b: str) -> bool:

@@ -15,13 +15,13 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
 from .errors import StateError
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -48,6 +48,8 @@ CREATE TABLE IF NOT EXISTS interviews (
     answered_late INTEGER NOT NULL DEFAULT 0,
     notes TEXT NOT NULL DEFAULT '[]',
     detected_at TEXT NOT NULL,
+    own_sent TEXT NOT NULL DEFAULT '[]',  -- when the user wrote to them (rule 11), JSON
+    back_on TEXT,             -- the main contact's out-of-office return day (rule 7)
     UNIQUE (account, event_uid)
 );
 CREATE TABLE IF NOT EXISTS drafts (
@@ -78,6 +80,8 @@ CREATE TABLE IF NOT EXISTS paused (
 # _MIGRATIONS[n - 1] takes a state of schema n to n + 1 (what _SCHEMA creates is current).
 _MIGRATIONS = [
     "ALTER TABLE drafts ADD COLUMN owner TEXT",
+    "ALTER TABLE interviews ADD COLUMN own_sent TEXT NOT NULL DEFAULT '[]';"
+    "ALTER TABLE interviews ADD COLUMN back_on TEXT",
 ]
 
 _BUSY_TIMEOUT = 30  # seconds SQLite waits for another connection's write to end
@@ -132,6 +136,9 @@ class Interview:
     answered_late: bool = False
     notes: list[str] = field(default_factory=list)
     detected_at: datetime | None = None
+    # When the user's own mail to this interview's people went out (rule 11), oldest first.
+    own_sent: list[datetime] = field(default_factory=list)
+    back_on: date | None = None  # the main contact is away until this day (rule 7)
 
     @property
     def recipients(self) -> list[Person]:
@@ -218,7 +225,8 @@ class Store:
                         f"(schema {row[0]}, this one knows {SCHEMA_VERSION})"
                     )
                 for step in range(version, SCHEMA_VERSION):
-                    self.conn.execute(_MIGRATIONS[step - 1])
+                    for statement in _MIGRATIONS[step - 1].split(";"):
+                        self.conn.execute(statement)
                 self.conn.execute(
                     "INSERT INTO meta VALUES ('schema_version', ?) "
                     "ON CONFLICT (key) DO UPDATE SET value=excluded.value", (str(SCHEMA_VERSION),)
@@ -281,7 +289,7 @@ class Store:
     _IV_COLS = (
         "id, account, event_uid, title, start, end, company, company_domain, role, snapshot, "
         "closed, closed_reason, missed, answered_at, answered_by, answered_late, notes, "
-        "detected_at"
+        "detected_at, own_sent, back_on"
     )
 
     def _interview(self, row: tuple[Any, ...]) -> Interview:
@@ -292,6 +300,8 @@ class Store:
             closed=row[10], closed_reason=row[11], missed=bool(row[12]),
             answered_at=_dt(row[13]), answered_by=row[14], answered_late=bool(row[15]),
             notes=json.loads(row[16]), detected_at=_dt(row[17]),
+            own_sent=[datetime.fromisoformat(t) for t in json.loads(row[18])],
+            back_on=date.fromisoformat(row[19]) if row[19] else None,
         )
 
     def interviews(self, account: str | None = None, *, open_only: bool = False) -> list[Interview]:
@@ -336,7 +346,7 @@ class Store:
         """
         conn.execute(
             f"INSERT INTO interviews ({self._IV_COLS}) "
-            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
+            "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?) "
             "ON CONFLICT (id) DO UPDATE SET title=excluded.title, start=excluded.start, "
             "end=excluded.end, company=excluded.company, "
             "company_domain=excluded.company_domain, role=excluded.role, "
@@ -345,13 +355,15 @@ class Store:
             "ELSE closed_reason END, "
             "closed=COALESCE(closed, excluded.closed), missed=excluded.missed, "
             "answered_at=excluded.answered_at, answered_by=excluded.answered_by, "
-            "answered_late=excluded.answered_late",
+            "answered_late=excluded.answered_late, own_sent=excluded.own_sent, "
+            "back_on=excluded.back_on",
             (
                 iv.id, iv.account, iv.event_uid, iv.title, _ts(iv.start), _ts(iv.end),
                 iv.company, iv.company_domain, iv.role, json.dumps(iv.snapshot),
                 iv.closed, iv.closed_reason, int(iv.missed), _ts(iv.answered_at),
                 iv.answered_by, int(iv.answered_late), json.dumps(iv.notes),
-                _ts(iv.detected_at),
+                _ts(iv.detected_at), json.dumps([_ts(t) for t in iv.own_sent]),
+                iv.back_on.isoformat() if iv.back_on else None,
             ),
         )
 
@@ -365,6 +377,14 @@ class Store:
         cursor = conn.execute(
             "UPDATE interviews SET closed=?, closed_reason='by hand' "
             "WHERE id=? AND closed IS NULL", (how, interview_id))
+        return cursor.rowcount == 1
+
+    def reopen(self, conn: sqlite3.Connection, interview_id: str) -> bool:
+        """Undo `skip` or `done` (only what was closed by hand); False when it was not."""
+        cursor = conn.execute(
+            "UPDATE interviews SET closed=NULL, closed_reason=NULL "
+            "WHERE id=? AND closed IN ('skipped', 'done') AND closed_reason='by hand'",
+            (interview_id,))
         return cursor.rowcount == 1
 
     def is_open(self, interview_id: str) -> bool:

@@ -191,6 +191,76 @@ def read_events(
     return events, problems
 
 
+def read_event(
+    data: bytes, uid: str, default_tz: tzinfo, source: str = "calendar"
+) -> tuple[Event | None, list[str]]:
+    """The event ``uid`` (a uid of :func:`read_events`: a recurring instance's is the
+    series UID, "/" and its recurrence id) at whatever date it now has, or None when
+    ``data`` holds no such event (deleted; an instance excluded by EXDATE); and the
+    problems met. A cancelled event is returned flagged.
+
+    Only the components of that UID are parsed, so a lookup costs about one event.
+
+    :raises BadData: as :func:`read_events`.
+    """
+    problems: list[str] = []
+    where = _Where(source, problems)
+    calendars = _split(data, source, where)
+    _read_timezones(calendars, where)
+    base, _, recurrence = uid.rpartition("/")
+    # A UID may hold "/" itself (a URL): the whole of it is tried first.
+    wanted = frozenset({uid, base} if base else {uid})
+    entries: list[_Entry] = []
+    for calendar in calendars:
+        entries += _calendar_events(calendar, date.min, date.max, where, wanted)
+    lines: dict[str, int] = {}
+    groups: dict[str, list[Component]] = {}
+    for component in _usable_components(entries, where, lines):
+        groups.setdefault(str(component["UID"]), []).append(component)
+    whole = groups.get(uid)
+    if whole is not None and not any(_is_recurring(c) for c in whole):
+        # Several copies of one invitation: the latest (highest SEQUENCE) counts.
+        return _to_event(max(whole, key=_sequence), False, default_tz), problems
+    series = groups.get(base) if base else None
+    if not series or not any(_is_recurring(c) for c in series):
+        return None, problems
+    moved = [c for c in series if "RECURRENCE-ID" in c
+             and _recurrence_text(_dt(c, "RECURRENCE-ID"), default_tz) == recurrence]
+    if moved:
+        # An instance moved on its own (postponed by two months): its override says where.
+        return _to_event(max(moved, key=_sequence), True, default_tz), problems
+    try:
+        moment = (datetime.strptime(recurrence, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+                  if "T" in recurrence else
+                  datetime.combine(datetime.strptime(recurrence, "%Y%m%d").date(), time(),
+                                   tzinfo=default_tz))
+    except ValueError:
+        return None, problems  # not a recurrence id of ours
+    # The instance in place: expanded around its own start only.
+    around = _expand(series, (moment - _SLACK).astimezone(default_tz),
+                     (moment + _SLACK).astimezone(default_tz), where, lines)
+    for component in around:
+        try:
+            event = _to_event(component, True, default_tz)
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            where.add(lines.get(base, 0), f"cannot read: {_short(exc)}", "VEVENT", _shown(base))
+            continue
+        if event.uid == uid:
+            return event, problems
+    return None, problems
+
+
+def _is_recurring(component: Component) -> bool:
+    return any(n in component for n in ("RRULE", "RDATE", "RECURRENCE-ID"))
+
+
+def _sequence(component: Component) -> int:
+    try:
+        return int(component.get("SEQUENCE", 0))
+    except (TypeError, ValueError):
+        return 0
+
+
 # -- cutting the file into components --------------------------------------
 
 def _split(data: bytes, source: str, where: _Where) -> list[_RawCalendar]:
@@ -351,14 +421,17 @@ def _tzid(block: _Block) -> str | None:
 
 
 def _calendar_events(
-    calendar: _RawCalendar, first: date, last: date, where: _Where
+    calendar: _RawCalendar, first: date, last: date, where: _Where,
+    uids: frozenset[str] | None = None,
 ) -> list[_Entry]:
     """The parsed VEVENTs of one VCALENDAR that may touch [first, last].
 
     VEVENTs are cut to the lines read here before parsing (see _minimize),
     and non-recurring ones whose dates are far outside the window are not
     parsed at all (see _drop_distant_events). Its VTODO, VJOURNAL and
-    VFREEBUSY components are parsed only to name the broken ones.
+    VFREEBUSY components are parsed only to name the broken ones. With
+    ``uids``, only the VEVENTs of those UIDs are read, at any date (a UID
+    made up here for an event without one stands for every such event).
     """
     header = _parse_header(calendar, where)
     wanted: list[tuple[_Block, bytes]] = []
@@ -366,6 +439,10 @@ def _calendar_events(
     for block in calendar.blocks:
         if block.problem and block.name in CHECKED_ONLY | {"VEVENT"}:
             where.add(block.line, block.problem, block.name, _first(_own_uids(block.text)))
+        elif block.name == "VEVENT" and uids is not None:
+            own = _own_uids(block.text)
+            if (set(own) & uids) or (not own and any(u.startswith("nouid-") for u in uids)):
+                wanted.append((block, _minimize(_FOLD.sub(b"", block.text))))
         elif block.name == "VEVENT":
             minimized = _drop_distant_events(block.text, first, last)
             if minimized is not None:
@@ -785,10 +862,13 @@ def _person(value: Any, organizer: bool = False) -> Attendee | None:
         return None
     params = getattr(value, "params", {})
     address = str(value).strip()
-    if address.lower().startswith("mailto:"):
+    # RFC 7986 EMAIL: the person's own address where the value is a relay (Apple's
+    # 2_...@imip.me.com) or a principal path; it wins whenever it is an address (rule 3).
+    given = _param_text(params.get("EMAIL", "")).strip().strip('"')
+    if "@" in given and " " not in given:
+        email = given
+    elif address.lower().startswith("mailto:"):
         email = address[7:].strip()
-    elif "EMAIL" in params:
-        email = str(params["EMAIL"]).strip()
     elif "@" in address and ":" not in address:
         email = address  # some tools omit the mailto: scheme
     else:

@@ -10,7 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from daemon.cli import cli
+from daemon.clock import ManualClock
+from daemon.config import load_config
 from daemon.demo import run_demo, setup
+from daemon.engine import CreatedDraft, Engine
 
 NOW = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)  # a Wednesday, 11:00 in New York
 
@@ -86,6 +89,58 @@ def test_run_once_then_status_preview_skip(demo_config: Path) -> None:
     again = runner.invoke(cli, ["--config", str(demo_config), "done", ident])
     assert again.exit_code == 2
     assert again.output == f"error: interview {ident} is already skipped\n"
+
+
+def _cycle(config_path: Path, at: datetime) -> list[CreatedDraft]:
+    engine = Engine.open(load_config(config_path), clock=ManualClock(at))
+    try:
+        return engine.cycle().created
+    finally:
+        engine.close()
+
+
+def _acme(config_path: Path) -> str:
+    status = CliRunner().invoke(cli, ["--config", str(config_path), "status"])
+    return next(line.split()[0] for line in status.output.splitlines() if "Acme" in line)
+
+
+def test_reopen_undoes_skip_and_the_drafts_come_back(tmp_path: Path) -> None:
+    config = setup(tmp_path, NOW)
+    args = ["--config", str(config)]
+    runner = CliRunner()
+    _cycle(config, NOW - timedelta(hours=3))  # Acme's onsite is still ahead: detected only
+    ident = _acme(config)
+    assert runner.invoke(cli, [*args, "skip", ident]).exit_code == 0
+    assert [d.interview_id for d in _cycle(config, NOW)].count(ident) == 0
+    reopened = runner.invoke(cli, [*args, "reopen", ident])
+    assert reopened.exit_code == 0, reopened.output
+    assert reopened.output.startswith(f"Interview {ident} reopened")
+    written = _cycle(config, NOW + timedelta(minutes=1))
+    assert sorted(d.marker.rsplit("/", 1)[1] for d in written if d.interview_id == ident) == [
+        "jane.doe@acme-robotics.com", "samuel.lee@acme-robotics.com"]
+    again = runner.invoke(cli, [*args, "reopen", ident])
+    assert again.exit_code == 2
+    assert again.output == f"error: interview {ident} cannot be reopened: it is open\n"
+
+
+def test_a_note_for_one_interviewer_reaches_only_their_draft(tmp_path: Path) -> None:
+    config = setup(tmp_path, NOW)
+    args = ["--config", str(config)]
+    runner = CliRunner()
+    _cycle(config, NOW - timedelta(hours=3))
+    ident = _acme(config)
+    wrong = runner.invoke(cli, [*args, "note", ident, "--to", "bob@example.com", "hi"])
+    assert wrong.exit_code == 2
+    assert wrong.output.startswith("error: bob@example.com is not one of the people of "
+                                   f"interview {ident} (they are: jane.doe@acme-robotics.com")
+    noted = runner.invoke(cli, [*args, "note", ident, "--to", "Samuel.Lee@acme-robotics.com",
+                                "Discussed: the robot arm calibration bench"])
+    assert noted.exit_code == 0, noted.output
+    assert "(for samuel.lee@acme-robotics.com only)" in noted.output
+    notes = {d.marker.rsplit("/", 1)[1]: d.body for d in _cycle(config, NOW)
+             if d.interview_id == ident}
+    assert "robot arm calibration bench" in notes["samuel.lee@acme-robotics.com"]
+    assert "calibration" not in notes["jane.doe@acme-robotics.com"]
 
 
 def test_unknown_id_is_a_usage_error(demo_config: Path) -> None:

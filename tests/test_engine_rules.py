@@ -20,7 +20,7 @@ from daemon.engine import Engine
 from daemon.lifecycle import STATUS_CHECK, THANK_YOU
 from daemon.mime import MARKER_HEADER
 from daemon.state import Store
-from providers.base import Attendee, MailMessage, Response
+from providers.base import Address, Attendee, Folder, MailMessage, Response
 from tests.memory import (
     ACCOUNT,
     ME,
@@ -36,7 +36,7 @@ NY = ZoneInfo("America/New_York")
 JANE = person("jane.doe@acme.com", "Jane Doe")
 SAM = person("sam.lee@acme.com", "Sam Lee")
 PRIYA = person("priya.shah@acme.com", "Priya Shah")  # the recruiter
-HOUR, DAY = timedelta(hours=1), timedelta(days=1)
+HOUR, DAY, MINUTE = timedelta(hours=1), timedelta(days=1), timedelta(minutes=1)
 ENGINE_CALLS = {"messages_since", "create_draft", "find_marker"}
 
 
@@ -757,3 +757,86 @@ def test_rule_8_tagged_nofollowup_after_the_interview_stops_the_drafts(world: Wo
     assert drafts(world, THANK_YOU, iid) == []
     iv = world.store.interview(iid)
     assert iv is not None and iv.closed == "skipped"
+
+
+# -- rule 11: the user's own mail ------------------------------------------------------
+
+
+def own_mail(world: World, to_address: str, *, when: datetime | None = None,
+             subject: str = "Thank you!") -> MailMessage:
+    """A message the user wrote themselves (from their phone), in Sent."""
+    msg = inbound(ME, subject, date=when or world.clock.now)
+    return replace(msg, folder=Folder.SENT, sender=Address(ME), to=(Address(to_address),))
+
+
+def test_rule_11_the_users_own_thank_you_means_no_thank_you_draft(world: World) -> None:
+    iid = add(world, -HOUR - 30 * MINUTE, organizer=PRIYA)  # ended 30 minutes ago
+    world.cycle()
+    world.mailbox.deliver(own_mail(world, "jane.doe@acme.com"))  # written from the phone
+    world.advance(HOUR)
+    world.cycle()
+    assert drafts(world, THANK_YOU) == []
+    iv = world.store.interview(iid)
+    assert iv is not None and len(iv.own_sent) == 1
+    # ...and the status-check clock starts from it: a week after their message.
+    world.advance(7 * DAY - 2 * HOUR)
+    world.cycle()
+    assert drafts(world, STATUS_CHECK) == []
+    world.advance(3 * HOUR)
+    world.cycle()
+    (check,) = drafts(world, STATUS_CHECK)
+    assert to(check) == ["priya.shah@acme.com"]
+
+
+def test_rule_11_mail_to_the_company_domain_counts_and_before_the_end_does_not(
+        world: World) -> None:
+    iid = ended(world, 2 * HOUR)
+    world.mailbox.deliver(own_mail(world, "priya.shah@acme.com",
+                                   when=world.clock.now - 4 * HOUR))  # before: not a thank-you
+    world.mailbox.deliver(own_mail(world, "alex@friend.example"))  # not to them
+    world.cycle()
+    assert len(drafts(world, THANK_YOU)) == 2
+    other = ended(world, 2 * HOUR, uid="iv2", organizer=PRIYA,
+                  interviewers=(person("ravi@acme.com", "Ravi"),))
+    world.mailbox.deliver(own_mail(world, "careers@acme.com"))  # the company's domain
+    world.cycle()
+    iv = world.store.interview(other)
+    assert iv is not None and len(iv.own_sent) == 1
+    assert drafts(world, THANK_YOU, other) == []
+    assert world.store.interview(iid) is not None
+
+
+def test_rule_11_a_later_message_moves_the_clock_and_one_after_it_was_due_ends_it(
+        world: World) -> None:
+    iid = ended(world)
+    world.cycle()
+    for d in list(world.mailbox.drafts):
+        world.mailbox.send_draft(d.id)
+    world.cycle()
+    world.advance(3 * DAY)
+    world.mailbox.deliver(own_mail(world, "jane.doe@acme.com", subject="My portfolio"))
+    world.cycle()
+    world.advance(5 * DAY)  # eight days after the notes, five after the portfolio
+    world.cycle()
+    assert drafts(world, STATUS_CHECK) == []  # the portfolio moved the clock
+    world.advance(2 * DAY + 2 * HOUR)  # a week after the portfolio, in working hours
+    world.mailbox.deliver(own_mail(world, "priya.shah@acme.com", subject="Any news?"))
+    world.cycle()
+    world.advance(7 * DAY)
+    world.cycle()
+    assert drafts(world, STATUS_CHECK) == []  # they followed up themselves: never two
+    iv = world.store.interview(iid)
+    assert iv is not None and len(iv.own_sent) == 2
+
+
+def test_rule_11_a_first_run_reads_sent_mail_back_before_drafting(world: World) -> None:
+    # Interviews of the last two weeks, already followed up by hand before the service ran.
+    followed = ended(world, 9 * DAY, uid="old", interviewers=(JANE,))
+    world.mailbox.deliver(own_mail(world, "jane.doe@acme.com",
+                                   when=world.clock.now - 9 * DAY + 2 * HOUR))
+    world.mailbox.deliver(own_mail(world, "jane.doe@acme.com", subject="Following up",
+                                   when=world.clock.now - HOUR))
+    world.cycle()  # the very first cycle
+    assert drafts(world) == []
+    iv = world.store.interview(followed)
+    assert iv is not None and len(iv.own_sent) == 2

@@ -634,3 +634,21 @@ def test_unquoted_comma_in_a_common_name_stays_part_of_the_name() -> None:
     event = only(ics("UID:cn\nDTSTART:20261110T150000Z\nDTEND:20261110T160000Z\n"
                      "SUMMARY:Interview\nATTENDEE;CN=Groß, Jürgen:mailto:j.gross@acme.de"))
     assert event.attendees[0].name == "Groß, Jürgen"
+
+
+def test_the_email_parameter_is_the_persons_address_beside_a_relay() -> None:
+    """Apple writes the organizer as an iMIP relay and the real address in EMAIL= (rule 3)."""
+    event = only(ics("""
+UID:apple-relay@example
+DTSTART:20261110T150000Z
+DTEND:20261110T160000Z
+SUMMARY:Interview
+ORGANIZER;EMAIL="theo.marchetti@icloud.com";CN=Theo Marchetti:mailto:2_HAYDGMZTGQ3
+ DSMRUGM4TEMBQGIYTSNBZHA2GCYLDMYZDGMBYHE2DCNZ@imip.me.com
+ATTENDEE;EMAIL=sam@acme.example;CN=Sam Lee:/1234567/principal/
+ATTENDEE;CN=Ana Ruiz:mailto:ana@acme.example
+"""))
+    assert event.organizer is not None
+    assert (event.organizer.email, event.organizer.name) == ("theo.marchetti@icloud.com",
+                                                             "Theo Marchetti")
+    assert [a.email for a in event.attendees] == ["sam@acme.example", "ana@acme.example"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -125,3 +125,26 @@ def test_a_status_check_in_hours_is_absolute() -> None:
                      working_start=time(0), working_end=time.max)
     step = next_step(interview(end - timedelta(hours=1), end, missed=True), [], end, timing, NY)
     assert step.due == end + timedelta(hours=36)
+
+
+@pytest.mark.parametrize("zone", [NY, BERLIN, TOKYO])
+def test_an_out_of_office_return_day_delays_the_status_check(zone: ZoneInfo) -> None:
+    # Thank-you sent Monday 9 March 2026 10:00; the check is due Monday 16 March 10:00.
+    sent = datetime(2026, 3, 9, 10, 0, tzinfo=zone)
+    drafts = [draft(THANK_YOU, sent - timedelta(hours=1), sent)]
+    start = datetime(2026, 3, 6, 14, 0, tzinfo=zone)
+    now = sent + timedelta(days=1)
+    plain = next_step(interview(start, start + timedelta(hours=1)), drafts, now, T, zone)
+    assert plain.due == datetime(2026, 3, 16, 10, 0, tzinfo=zone)
+    # Back on Wednesday 18 March: the first working morning after it, Thursday 09:00.
+    away = interview(start, start + timedelta(hours=1), back_on=date(2026, 3, 18))
+    step = next_step(away, drafts, now, T, zone)
+    assert (step.kind, step.due) == (STATUS_CHECK, datetime(2026, 3, 19, 9, 0, tzinfo=zone))
+    assert step.label == "status check (away until Wed 18 Mar)"
+    # Back before the check was due anyway: no change.
+    early = interview(start, start + timedelta(hours=1), back_on=date(2026, 3, 11))
+    assert next_step(early, drafts, now, T, zone).due == plain.due
+    # Back in three months: at most 30 days more.
+    long = interview(start, start + timedelta(hours=1), back_on=date(2026, 6, 15))
+    assert next_step(long, drafts, now, T, zone).due == datetime(2026, 4, 15, 10, 0,
+                                                                   tzinfo=zone)

@@ -132,20 +132,24 @@ def test_the_engine_closes_an_open_interview_and_a_second_close_by_hand_says_no(
     assert now is not None and (now.closed, now.closed_reason) == ("cancelled", "event deleted")
 
 
-def test_a_schema_1_state_gains_the_claim_owner(tmp_path: Path) -> None:
+def test_a_schema_1_state_is_migrated_to_the_current_one(tmp_path: Path) -> None:
     store = Store.open(tmp_path)
     marker = "abcd1234/thank_you/jane@acme.com"
     with store.transaction() as conn:
         store.save_interview(conn, interview())
         store.claim(conn, marker, "abcd1234", "thank_you", "jane@acme.com", "Thank you", NOW,
                     OWNER)
-        # Back to what version 1 wrote: no owner column.
+        # Back to what version 1 wrote: no claim owner, no user's own mail, no return day.
         conn.execute("ALTER TABLE drafts DROP COLUMN owner")
+        conn.execute("ALTER TABLE interviews DROP COLUMN own_sent")
+        conn.execute("ALTER TABLE interviews DROP COLUMN back_on")
         conn.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
     store.close()
     store = Store.open(tmp_path)
     (row,) = store.drafts()
     assert row.marker == marker and row.owner == ""
+    (iv,) = store.interviews()
+    assert iv.own_sent == [] and iv.back_on is None
     assert store.conn.execute(
         "SELECT value FROM meta WHERE key='schema_version'").fetchone() == (str(SCHEMA_VERSION),)
 
