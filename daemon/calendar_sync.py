@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from providers.base import CalendarChanges, Event
@@ -21,6 +22,8 @@ from .state import Interview, Store
 
 log = logging.getLogger(__name__)
 
+Lookup = Callable[[str], Event | None]  # an event by uid, wherever it now is; None: gone
+
 
 def interview_id(account: str, event_uid: str) -> str:
     return hashlib.sha256(f"{account}\0{event_uid}".encode()).hexdigest()[:8]
@@ -32,15 +35,16 @@ class CalendarSync:
         self.config = config
 
     def apply(self, account: str, changes: CalendarChanges, start: datetime, now: datetime,
-              seen: datetime | None) -> None:
+              seen: datetime | None, lookup: Lookup | None = None) -> None:
         """Record ``changes`` (inside the caller's transaction). ``seen``: when the
-        calendar was last read before this, to judge cancellations after a start."""
+        calendar was last read before this, to judge cancellations after a start;
+        ``lookup``: the calendar's own look-up of an event by uid (rule 8)."""
         for event in changes.events:
             try:
                 self._apply_event(account, event, now, seen)
             except Exception:  # a bad event is logged; the others go on
                 log.exception("account %s: event %s could not be handled", account, event.uid)
-        self._apply_removed(account, changes, start, now, seen)
+        self._apply_removed(account, changes, start, now, seen, lookup)
 
     def _apply_event(self, account: str, event: Event, now: datetime,
                      seen: datetime | None) -> None:
@@ -92,8 +96,17 @@ class CalendarSync:
                 iv.snapshot["main_contact"] = {"email": contact.email, "name": contact.name}
         return True
 
+    @staticmethod
+    def _look_up(lookup: Lookup | None, uid: str) -> Event | None:
+        if lookup is None:
+            return None
+        try:
+            return lookup(uid)
+        except NotImplementedError:
+            return None  # a calendar that cannot look up: gone from the window is gone
+
     def _apply_removed(self, account: str, changes: CalendarChanges, start: datetime,
-                       now: datetime, seen: datetime | None) -> None:
+                       now: datetime, seen: datetime | None, lookup: Lookup | None) -> None:
         removed = set(changes.removed)
         if changes.complete:
             present = {e.uid for e in changes.events}
@@ -106,6 +119,14 @@ class CalendarSync:
             # Deleted before it happened: cancelled. Deleted afterwards (scheduling
             # tools tidy up): the snapshot keeps the notes going (rule 3).
             if iv and not iv.closed and not _happened(iv, now, seen):
+                # Gone from the window is not gone: a postponement by two months looks
+                # exactly like a deletion in a window's read (rule 8). Ask once more.
+                moved = self._look_up(lookup, uid)
+                if moved is not None:
+                    log.info("interview %s: its event left the window; it is now on %s",
+                             iv.id, moved.start.isoformat())
+                    self._apply_event(account, moved, now, seen)
+                    continue
                 iv.closed, iv.closed_reason = "cancelled", "event deleted"
                 log.info("interview %s: event deleted before it started; no drafts", iv.id)
                 self.store.save_interview(self.store.conn, iv)

@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from providers.base import Account, Address, ReplyTo
+from providers.base import Account, Address, MessageBatch, ReplyTo
 from providers.errors import AuthExpired, ProviderError
 
 from . import lifecycle
@@ -183,7 +183,9 @@ class Engine:
         if changes.unchanged:
             return
         with self.store.transaction() as conn:
-            self.calendar.apply(account.name, changes, start, now, seen)
+            zone = self.config.me.timezone
+            self.calendar.apply(account.name, changes, start, now, seen,
+                                lambda uid: account.calendar.lookup(uid, zone))
             self.store.set_checkpoint(conn, account.name, "calendar", changes.checkpoint)
             self.store.set_checkpoint(conn, account.name, "calendar_seen", now.isoformat())
 
@@ -191,7 +193,8 @@ class Engine:
     def _sync_mail(self, account: Account, report: CycleReport) -> None:
         now = self.clock()
         checkpoint = self.store.checkpoint(account.name, "mail")
-        batch = account.mailbox.messages_since(checkpoint, now - lookback(self.config))
+        batch = account.mailbox.messages_since(checkpoint, now - lookback(self.config),
+                                               self.mail.interest(account.name))
         for problem in batch.problems:
             log.warning("account %s: mail: %s (skipped)", account.name, problem)
         if not batch.messages and batch.checkpoint == checkpoint:
@@ -199,6 +202,18 @@ class Engine:
         with self.store.transaction() as conn:
             self.mail.apply(account.name, batch, report.notices)
             self.store.set_checkpoint(conn, account.name, "mail", batch.checkpoint)
+
+    def _search_answers(self, account: Account, iv: Interview, report: CycleReport) -> None:
+        interest = self.mail.interest(account.name, only=iv.id)
+        if not (interest.domains or interest.addresses or interest.threads):
+            return
+        try:
+            found = account.mailbox.search_answers(iv.start, interest)
+        except NotImplementedError:
+            return  # a mailbox without search: its reads already cover every folder
+        if found:
+            with self.store.transaction():
+                self.mail.apply(account.name, MessageBatch(tuple(found), None), report.notices)
 
     # -- drafts --------------------------------------------------------------
     def _act(self, account: Account, interview_id: str, report: CycleReport) -> None:
@@ -218,8 +233,10 @@ class Engine:
         if not step.kind or step.due is None or step.due > now:
             return
         if step.kind == STATUS_CHECK:
-            # Check the inbox once more right before the draft is written (rule 7).
+            # Check the mailbox once more right before the draft is written (rule 7): what
+            # arrived since the cycle began, then one search of every folder of rule 6.
             self._sync_mail(account, report)
+            self._search_answers(account, iv, report)
             refreshed = self.store.interview(iv.id)
             if refreshed is None or refreshed.answered_at is not None or refreshed.closed:
                 return

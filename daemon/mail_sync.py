@@ -10,7 +10,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from providers.base import Folder, MailMessage, MessageBatch
+from providers.base import Folder, Interest, MailMessage, MessageBatch
 
 from .clock import Clock
 from .config import Config
@@ -20,6 +20,10 @@ from .replies import is_answer
 from .state import DraftRow, Interview, Store
 
 log = logging.getLogger(__name__)
+
+# Registrable domains of the tracking and scheduling services that write for companies
+# (daemon/senders.py will own this table; the answer rules decide which company).
+ANSWER_SERVICE_DOMAINS: frozenset[str] = frozenset()
 
 
 def mark_answered(store: Store, iv: Interview, when: datetime, why: str) -> None:
@@ -59,6 +63,22 @@ class MailSync:
             waiting = self._waiting(account)
             for msg in inbound:
                 self._match_answer(msg, waiting, notices)
+
+    def interest(self, account: str, only: str | None = None) -> Interest:
+        """What makes a message a candidate answer for the waiting interviews (all of
+        ``account``'s, or the one ``only`` names): a provider fetches bodies for these."""
+        waiting = [w for w in self._waiting(account) if only is None or w.interview.id == only]
+        own = own_company_domains(self.config.me.addresses)
+        domains = {registrable_domain(w.interview.company_domain) for w in waiting}
+        domains = {d for d in domains if d and not is_freemail(d) and d not in own}
+        if waiting:
+            domains |= ANSWER_SERVICE_DOMAINS  # tracking systems write for the companies
+        return Interest(
+            domains=frozenset(domains),
+            addresses=frozenset(a for w in waiting for a in w.people if a),
+            threads=frozenset(t for w in waiting for t in w.threads),
+            message_ids=frozenset(m for w in waiting for m in w.message_ids),
+        )
 
     def _match_own(self, msg: MailMessage, waiting: list[_Waiting]) -> None:
         """Rule 11: a message the user wrote themselves to an interview's people, its

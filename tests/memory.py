@@ -23,6 +23,7 @@ from pathlib import Path
 from daemon.calendar_sync import interview_id
 from daemon.clock import ManualClock
 from daemon.config import Config, parse_config
+from daemon.domains import registrable_domain
 from daemon.engine import CycleReport, Engine
 from daemon.mime import MARKER_HEADER
 from daemon.state import Store
@@ -69,6 +70,7 @@ class MemoryCalendar(CalendarSource):
         self._changed: dict[str, int] = {}  # uid -> version of its last change
         self._removed: dict[str, int] = {}
         self.calls = 0
+        self.lookups: list[str] = []
 
     def put(self, event: Event) -> None:
         self.version += 1
@@ -96,12 +98,17 @@ class MemoryCalendar(CalendarSource):
         since = int(checkpoint)
         if since == self.version:
             return CalendarChanges((), (), checkpoint, complete=False, unchanged=True)
-        events = tuple(
-            self.events[uid] for uid, v in self._changed.items()
-            if v > since and in_window(self.events[uid])
-        )
-        removed = tuple(uid for uid, v in self._removed.items() if v > since)
+        changed = [self.events[uid] for uid, v in self._changed.items() if v > since]
+        events = tuple(e for e in changed if in_window(e))
+        # As Graph's calendarView delta does: an event moved out of the window is "removed".
+        removed = tuple([uid for uid, v in self._removed.items() if v > since]
+                        + [e.uid for e in changed if not in_window(e)])
         return CalendarChanges(events, removed, str(self.version), complete=False)
+
+    def lookup(self, uid: str, default_tz: tzinfo) -> Event | None:
+        self.lookups.append(uid)
+        event = self.events.get(uid)
+        return None if event is None or event.cancelled else event
 
 
 # -- mailbox -------------------------------------------------------------------
@@ -154,6 +161,14 @@ class MemoryMailbox(Mailbox):
         else:
             found = self.log[int(checkpoint):]
         return MessageBatch(tuple(found), str(len(self.log)))
+
+    def search_answers(self, since: datetime, interest: Interest) -> list[MailMessage]:
+        """Every folder, hidden messages too: a search sees what a read has not yet."""
+        self.calls.append("search_answers")
+        everything = [*self.log, *(m for _, m in self._hidden)]
+        return [m for m in everything if m.folder is not Folder.DRAFTS
+                and m.date is not None and m.date >= since
+                and interest.matches(m, registrable_domain)]
 
     def create_draft(
         self, message: EmailMessage, marker: str, reply_to: ReplyTo | None

@@ -37,7 +37,7 @@ JANE = person("jane.doe@acme.com", "Jane Doe")
 SAM = person("sam.lee@acme.com", "Sam Lee")
 PRIYA = person("priya.shah@acme.com", "Priya Shah")  # the recruiter
 HOUR, DAY, MINUTE = timedelta(hours=1), timedelta(days=1), timedelta(minutes=1)
-ENGINE_CALLS = {"messages_since", "create_draft", "find_marker"}
+ENGINE_CALLS = {"messages_since", "search_answers", "create_draft", "find_marker"}
 
 
 @pytest.fixture
@@ -461,6 +461,26 @@ def test_rule_6_mail_before_the_interview_started_does_not_count(world: World) -
 # -- rule 7: the status check -----------------------------------------------------------
 
 
+def test_rule_7_the_final_search_finds_an_answer_the_reads_missed(world: World) -> None:
+    """An answer filed away where the cycle's reads have not seen it (a label the history
+    has not reported yet, a folder a delta lags on) is found by the one search of every
+    folder right before the status check, and nothing is drafted."""
+    iid = ended(world)
+    world.cycle()
+    world.advance(DAY)
+    archived = reply(world, "priya.shah@acme.com")
+    world.mailbox.deliver(archived, hidden_for=100)
+    world.advance(7 * DAY)
+    world.cycle()
+    assert world.mailbox.calls.count("search_answers") == 1  # one search, for this check
+    assert drafts(world, STATUS_CHECK) == []
+    iv = world.store.interview(iid)
+    assert iv is not None and iv.answered_at == archived.date
+    world.advance(DAY)
+    world.cycle()
+    assert world.mailbox.calls.count("search_answers") == 1  # answered: no more searches
+
+
 def test_rule_7_due_status_check_after_the_end_when_no_note_was_sent(world: World) -> None:
     iid = ended(world)
     end = world.clock.now - HOUR
@@ -611,6 +631,34 @@ def test_rule_8_a_rescheduled_interview_moves_its_due_times(tmp_path: Path,
         w.advance(DAY)
         w.cycle()
         assert len(drafts(w, THANK_YOU)) == 2
+    finally:
+        w.close()
+
+
+@pytest.mark.parametrize("complete", [True, False], ids=["full-reads", "incremental"])
+def test_rule_8_postponed_beyond_the_window_is_not_cancelled(tmp_path: Path,
+                                                             complete: bool) -> None:
+    w = make_world(tmp_path, complete=complete)
+    try:
+        iid = add(w, DAY)
+        w.cycle()
+        event = w.calendar.events["iv1"]
+        later = 75 * DAY  # beyond the 60 days the service reads ahead
+        w.calendar.put(replace(event, start=event.start + later, end=event.end + later))
+        w.cycle()
+        assert w.calendar.lookups == ["iv1"]  # looked up once before counting it gone
+        iv = w.store.interview(iid)
+        assert iv is not None and iv.closed is None and iv.start == event.start + later
+        w.advance(later + DAY + 2 * HOUR)  # an hour after the postponed interview ended
+        w.cycle()
+        assert len(drafts(w, THANK_YOU)) == 2
+        # Deleted for real: the look-up says so, and it is cancelled.
+        add(w, DAY, uid="iv2")
+        w.cycle()
+        w.calendar.delete("iv2")
+        w.cycle()
+        gone = w.store.interview(w.iid("iv2"))
+        assert gone is not None and gone.closed == "cancelled"
     finally:
         w.close()
 

@@ -40,7 +40,7 @@ status_check_after = "3d"
 AFTER = timedelta(hours=1)
 WINDOW = timedelta(hours=48)
 STATUS_AFTER = timedelta(days=3)
-ENGINE_CALLS = {"messages_since", "create_draft", "find_marker"}
+ENGINE_CALLS = {"messages_since", "search_answers", "create_draft", "find_marker"}
 
 
 @dataclass(frozen=True)
