@@ -15,6 +15,7 @@ from providers.base import Folder, Interest, MailMessage, MessageBatch
 from .clock import Clock
 from .config import Config
 from .domains import domain_of, is_freemail, own_company_domains, registrable_domain
+from .infer import Confidence, Fact, facts_from_subject
 from .lifecycle import EVERYONE, NOBODY, STATUS_CHECK
 from .replies import is_answer
 from .state import DraftRow, Interview, Store
@@ -62,7 +63,29 @@ class MailSync:
         if inbound:
             waiting = self._waiting(account)
             for msg in inbound:
+                self._learn_role(msg, waiting)
                 self._match_answer(msg, waiting, notices)
+
+    def _learn_role(self, msg: MailMessage, waiting: list[_Waiting]) -> None:
+        """No invitation named the role, but the company's own mail does ("Interview
+        confirmation: Senior Data Engineer at Acme"): the body of a draft may use it."""
+        sender = msg.sender.email if msg.sender else ""
+        for w in waiting:
+            iv = w.interview
+            facts = iv.snapshot.get("facts")
+            role = Fact.from_json(facts.get("role")) if isinstance(facts, dict) else None
+            if role is None or role.confidence >= Confidence.LIKELY:
+                continue  # sure enough already (or recorded before facts had a confidence)
+            if not (sender in w.people or self._at_company({sender}, iv)):
+                continue
+            company, found = facts_from_subject(msg.subject, self.config)
+            if not found.value or (company.value and iv.company
+                                   and company.value.casefold() != iv.company.casefold()):
+                continue  # no role, or one of another company's
+            iv.snapshot["facts"]["role"] = found.to_json()
+            iv.role = found.value
+            log.info("interview %s: the role comes from the company's mail", iv.id)
+            self.store.save_interview(self.store.conn, iv)
 
     def interest(self, account: str, only: str | None = None) -> Interest:
         """What makes a message a candidate answer for the waiting interviews (all of

@@ -888,3 +888,25 @@ def test_rule_11_a_first_run_reads_sent_mail_back_before_drafting(world: World) 
     assert drafts(world) == []
     iv = world.store.interview(followed)
     assert iv is not None and len(iv.own_sent) == 2
+
+
+def test_the_role_comes_from_the_companys_mail_when_no_invitation_names_it(
+        world: World) -> None:
+    iid = add(world, DAY, title="Acme interview", organizer=PRIYA)
+    world.cycle()
+    iv = world.store.interview(iid)
+    assert iv is not None and iv.role == ""
+    world.mailbox.deliver(reply(world, "priya.shah@acme.com",
+                                subject="Interview confirmation: Senior Data Engineer at Acme"))
+    world.mailbox.deliver(reply(world, "jobs@globex.example",  # another company: ignored
+                                subject="Interview confirmation: Staff Designer at Globex"))
+    world.cycle()
+    iv = world.store.interview(iid)
+    assert iv is not None and iv.role == "Senior Data Engineer"
+    assert iv.answered_at is None  # mail before the interview is never an answer
+    world.advance(DAY + 2 * HOUR)
+    world.cycle()
+    notes = drafts(world, THANK_YOU)
+    assert notes and all("Senior Data Engineer" in d.message.get_content() for d in notes)
+    # Likely, not sure: the body names it, the subject line does not.
+    assert all("Senior Data Engineer" not in str(d.message["Subject"]) for d in notes)
