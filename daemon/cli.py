@@ -161,6 +161,8 @@ def status(ctx: click.Context) -> None:
                 nxt = f"{step.label} {'now' if step.due <= now else _when(step.due, config)}"
             elif step.kind == "missed":
                 nxt = "status check later (thank-you window passed)"
+            elif iv.answered_at is not None and iv.answered_by:
+                nxt = f"- (answered: {iv.answered_by[:60]})"  # why, in the rules' words
             else:
                 nxt = "-"
             rows.append((iv.id, iv.title[:40], iv.company or "?", _when(iv.start, config),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from providers.base import Folder, Interest, MailMessage, MessageBatch
 
@@ -17,14 +17,16 @@ from .config import Config
 from .domains import domain_of, is_freemail, own_company_domains, registrable_domain
 from .infer import Confidence, Fact, facts_from_subject
 from .lifecycle import EVERYONE, NOBODY, STATUS_CHECK
-from .replies import is_answer
+from .replies import Context, Kind, Person, classify
+from .senders import NETWORKS, SERVICES
 from .state import DraftRow, Interview, Store
 
 log = logging.getLogger(__name__)
 
-# Registrable domains of the tracking and scheduling services that write for companies
-# (daemon/senders.py will own this table; the answer rules decide which company).
-ANSWER_SERVICE_DOMAINS: frozenset[str] = frozenset()
+# Registrable domains of the tracking and scheduling services and professional networks
+# that write for companies and people (a candidate's body is fetched; rule 6 decides).
+ANSWER_SERVICE_DOMAINS: frozenset[str] = frozenset(
+    registrable_domain(d) for table in (SERVICES, NETWORKS) for s in table for d in s.domains)
 
 
 def mark_answered(store: Store, iv: Interview, when: datetime, why: str) -> None:
@@ -40,6 +42,7 @@ class _Waiting:
     threads: set[str]
     message_ids: set[str]
     status_check_written: bool
+    context: Context  # for the answer rules (rule 6)
 
 
 class MailSync:
@@ -148,6 +151,17 @@ class MailSync:
         log.info("interview %s: %s was sent", draft.interview_id, draft.kind.replace("_", "-"))
         return True
 
+    def _away(self, msg: MailMessage, w: _Waiting, back_on: date) -> None:
+        """The main contact's out-of-office names the day they are back (rule 7)."""
+        contact = w.interview.main_contact
+        sender = msg.sender.email if msg.sender else ""
+        if contact is None or sender != contact.email or w.interview.back_on == back_on:
+            return
+        w.interview.back_on = back_on
+        log.info("interview %s: %s is away until %s", w.interview.id, sender,
+                 back_on.isoformat())
+        self.store.save_interview(self.store.conn, w.interview)
+
     def _waiting(self, account: str) -> list[_Waiting]:
         """Open, unanswered interviews with what identifies an answer to each."""
         result = []
@@ -161,16 +175,25 @@ class MailSync:
             threads = {t for d in drafts for t in (d.sent_thread_id, d.thread_id) if t}
             ids = {i for d in drafts for i in (d.sent_message_id, d.message_id) if i}
             late = any(d.kind == STATUS_CHECK for d in drafts)
-            result.append(_Waiting(iv, people, threads, ids, late))
+            who = [Person(p.email, p.name) for p in iv.recipients if p.email]
+            if iv.main_contact and iv.main_contact.email:
+                who.append(Person(iv.main_contact.email, iv.main_contact.name, "organizer"))
+            domain = registrable_domain(iv.company_domain)
+            context = Context.for_config(
+                self.config, started_at=iv.start, company=iv.company,
+                company_domain="" if is_freemail(domain) else domain, people=tuple(who),
+                thread_ids=frozenset(threads), message_ids=frozenset(ids))
+            result.append(_Waiting(iv, people, threads, ids, late, context))
         return result
 
     def _match_answer(self, msg: MailMessage, waiting: list[_Waiting],
                       notices: list[str]) -> None:
         for w in list(waiting):
             iv = w.interview
-            if not is_answer(msg, started_at=iv.start, people=w.people,
-                             company_domain=iv.company_domain, thread_ids=w.threads,
-                             message_ids=w.message_ids, config=self.config):
+            verdict = classify(msg, w.context)
+            if verdict.kind is Kind.AUTOMATIC and verdict.back_on is not None:
+                self._away(msg, w, verdict.back_on)
+            if not verdict.is_answer:
                 continue
             waiting.remove(w)
             sender = msg.sender.email if msg.sender else "unknown sender"
@@ -180,7 +203,7 @@ class MailSync:
                         "the status-check draft was written; check your drafts before sending it")
                 log.warning("%s", text)
                 notices.append(text)
-            mark_answered(self.store, iv, msg.date or self.clock(), f"message from {sender}")
+            mark_answered(self.store, iv, msg.date or self.clock(), verdict.reason)
 
 
 def _when(msg: MailMessage) -> datetime:

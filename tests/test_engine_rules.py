@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -468,7 +468,8 @@ def test_rule_7_the_final_search_finds_an_answer_the_reads_missed(world: World) 
     iid = ended(world)
     world.cycle()
     world.advance(DAY)
-    archived = reply(world, "priya.shah@acme.com")
+    archived = replace(reply(world, "priya.shah@acme.com"), folder=Folder.OTHER,
+                       folder_name="Archive")
     world.mailbox.deliver(archived, hidden_for=100)
     world.advance(7 * DAY)
     world.cycle()
@@ -910,3 +911,28 @@ def test_the_role_comes_from_the_companys_mail_when_no_invitation_names_it(
     assert notes and all("Senior Data Engineer" in d.message.get_content() for d in notes)
     # Likely, not sure: the body names it, the subject line does not.
     assert all("Senior Data Engineer" not in str(d.message["Subject"]) for d in notes)
+
+
+def test_rule_7_the_main_contacts_out_of_office_return_day_delays_the_check(
+        world: World) -> None:
+    iid = ended(world, organizer=PRIYA)  # Priya, the recruiter, is the main contact
+    world.cycle()
+    world.advance(DAY)  # Tuesday 7 April
+    away = replace(reply(world, "priya.shah@acme.com", subject="Automatic reply: Thank you",
+                         headers={"Auto-Submitted": "auto-replied"}),
+                   excerpt="I am out of the office with limited access to email and will be "
+                           "back on Monday 20 April.")
+    world.mailbox.deliver(away)
+    world.cycle()
+    iv = world.store.interview(iid)
+    assert iv is not None and iv.back_on == date(2026, 4, 20) and iv.answered_at is None
+    world.advance(7 * DAY)  # Tuesday 14 April: the check would be due now
+    world.cycle()
+    assert drafts(world, STATUS_CHECK) == []
+    world.clock.now = datetime(2026, 4, 21, 8, 30, tzinfo=NY)  # before working hours
+    world.cycle()
+    assert drafts(world, STATUS_CHECK) == []
+    world.clock.now = datetime(2026, 4, 21, 9, 5, tzinfo=NY)  # the first working morning after
+    world.cycle()
+    (check,) = drafts(world, STATUS_CHECK)
+    assert to(check) == ["priya.shah@acme.com"]

@@ -226,7 +226,7 @@ def test_note_skip_and_done_work_while_the_service_runs_and_stay(tmp_path: Path)
     finally:
         store.close()
     assert umbrella is not None and umbrella.notes == notes
-    assert umbrella.answered_by == "message from alice.abernathy@umbrella.io"
+    assert umbrella.answered_by == "from alice.abernathy@umbrella.io (interviewer)"
     assert acme is not None and (acme.closed, acme.closed_reason) == ("skipped", "by hand")
     assert globex is not None and (globex.closed, globex.closed_reason) == ("done", "by hand")
     _no_duplicates(tmp_path, "after the commands")
