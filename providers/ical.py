@@ -224,8 +224,7 @@ def read_event(
     series = groups.get(base) if base else None
     if not series or not any(_is_recurring(c) for c in series):
         return None, problems
-    moved = [c for c in series if "RECURRENCE-ID" in c
-             and _recurrence_text(_dt(c, "RECURRENCE-ID"), default_tz) == recurrence]
+    moved = [c for c in series if _recurrence_of(c, default_tz) == recurrence]
     if moved:
         # An instance moved on its own (postponed by two months): its override says where.
         return _to_event(max(moved, key=_sequence), True, default_tz), problems
@@ -252,6 +251,16 @@ def read_event(
 
 def _is_recurring(component: Component) -> bool:
     return any(n in component for n in ("RRULE", "RDATE", "RECURRENCE-ID"))
+
+
+def _recurrence_of(component: Component, default_tz: tzinfo) -> str:
+    """An override's recurrence id as read_events writes it; "" for none (or a broken one)."""
+    if "RECURRENCE-ID" not in component:
+        return ""
+    try:
+        return _recurrence_text(_dt(component, "RECURRENCE-ID"), default_tz)
+    except (AttributeError, TypeError, ValueError):
+        return ""
 
 
 def _sequence(component: Component) -> int:

@@ -2,20 +2,23 @@
 
 The calendar file is re-read only when it changed (mtime, size) or when the
 engine's window moved to another day; otherwise a cycle costs one ``stat``.
+An event that left the window is looked up by its UID in the whole file (any
+date), parsing only that event's components (rule 8).
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import time
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .base import Account, CalendarChanges, CalendarSource
+from .base import Account, CalendarChanges, CalendarSource, Event
 from .errors import BadData, ProviderUnavailable
-from .ical import read_events
+from .ical import read_event, read_events
 from .maildir import SETTLE_NS, MaildirMailbox
 
 if TYPE_CHECKING:
@@ -32,15 +35,7 @@ class LocalCalendar(CalendarSource):
     def changes(
         self, checkpoint: str | None, start: datetime, end: datetime, default_tz: tzinfo
     ) -> CalendarChanges:
-        try:
-            st = self.path.stat()
-        except FileNotFoundError:
-            raise ProviderUnavailable(self.account,
-                                      f"calendar file not found: {self.path}") from None
-        except OSError as exc:
-            raise ProviderUnavailable(
-                self.account, f"cannot read calendar {self.path}: {exc.strerror or exc}"
-            ) from None
+        st = self._stat()
         signature = {
             "mtime_ns": st.st_mtime_ns,
             "size": st.st_size,
@@ -54,12 +49,7 @@ class LocalCalendar(CalendarSource):
         if _unchanged(checkpoint, signature):
             return CalendarChanges(events=(), removed=(), checkpoint=checkpoint,
                                    complete=False, unchanged=True)
-        try:
-            data = self.path.read_bytes()
-        except OSError as exc:
-            raise ProviderUnavailable(
-                self.account, f"cannot read calendar {self.path}: {exc.strerror or exc}"
-            ) from None
+        data = self._read()
         try:
             events, problems = read_events(data, start, end, default_tz, source=str(self.path))
         except BadData as exc:
@@ -73,6 +63,38 @@ class LocalCalendar(CalendarSource):
             complete=True,
             problems=tuple(problems),
         )
+
+    def lookup(self, uid: str, default_tz: tzinfo) -> Event | None:
+        data = self._read()
+        try:
+            event, problems = read_event(data, uid, default_tz, source=str(self.path))
+        except BadData as exc:
+            raise BadData(self.account, str(self.path), exc.problem) from None
+        for problem in problems:
+            logger.debug("looking up %s: %s", uid, problem)
+        return None if event is None or event.cancelled else event
+
+    def _stat(self) -> os.stat_result:
+        try:
+            return self.path.stat()
+        except FileNotFoundError:
+            raise ProviderUnavailable(self.account,
+                                      f"calendar file not found: {self.path}") from None
+        except OSError as exc:
+            raise ProviderUnavailable(
+                self.account, f"cannot read calendar {self.path}: {exc.strerror or exc}"
+            ) from None
+
+    def _read(self) -> bytes:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            raise ProviderUnavailable(self.account,
+                                      f"calendar file not found: {self.path}") from None
+        except OSError as exc:
+            raise ProviderUnavailable(
+                self.account, f"cannot read calendar {self.path}: {exc.strerror or exc}"
+            ) from None
 
 
 def _unchanged(checkpoint: str | None, now: dict[str, object]) -> bool:

@@ -1,14 +1,29 @@
-"""A Maildir++ mailbox: INBOX at the root, sent mail in ``.Sent``, drafts in ``.Drafts``.
+"""A Maildir++ mailbox: INBOX at the root, every folder a ``.Name`` directory beside it.
 
-Only headers are ever read: each file is read up to the blank line that ends
-its header block, never its body.
+Which folders are read (rule 6): INBOX, sent mail (``.Sent``, ``.Sent Items``, ...)
+and every other folder of the user's (``.Archive``, ``.Jobs.Acme``, a mail rule's
+target), but never drafts, trash, junk or outbox, by their usual names in any case
+and in the languages mail clients name them (:data:`SKIPPED_NAMES`). Folder names
+are Maildir++ (``.`` between levels) in IMAP's modified UTF-7, as Dovecot and
+Courier write them; ``folder_name`` shows them as the user does (``Jobs/Acme``).
 
-Finding new mail cheaply: the checkpoint remembers, per scanned directory
-(``new/`` and ``cur/`` of INBOX and ``.Sent``), its mtime and the newest
-inode change time (ctime) seen there. Delivery and moves (link, rename) set a
-file's ctime to "now" and change its directory's mtime, so an idle cycle is
-four ``stat`` calls, and a changed directory is listed but only files newer
-than the remembered ctime are opened.
+Only headers are read for most messages: each file up to the blank line that ends
+its header block. A message the caller's :class:`~providers.base.Interest` matches
+(every message when there is none) also gets a short excerpt of its body, made from
+the first :data:`EXCERPT_BYTES` of the file: a huge attachment is never read. The
+excerpt is handed on and dropped; it is never logged or stored here.
+
+Finding new mail cheaply: the checkpoint remembers the root directory's mtime
+(a folder created, renamed or removed changes it, so an unchanged root means the
+same folders) and, per scanned directory (``new/`` and ``cur/`` of each folder),
+its mtime and the newest inode change time (ctime) seen there. Delivery and moves
+(link, rename: a mail client marking a message read, or filing it into another
+folder) set a file's ctime to "now" and change its directory's mtime, so an idle
+cycle is one ``stat`` of the root and two per folder, and a changed directory is
+listed but only files newer than the remembered ctime are opened. A folder that
+appears after a read (the user made an Archive and filed an answer into it) is
+read for files delivered since ``not_before`` and for files put there since that
+read: a message moved in carries the moment of the move as its ctime.
 
 Drafts are written the Maildir way (a private file in ``tmp/``, fsync, then a
 hard link into ``cur/`` with the Draft flag), so a crash leaves either the
@@ -17,7 +32,10 @@ whole draft or none. Nothing outside ``.Drafts`` is ever written.
 
 from __future__ import annotations
 
+import base64
 import contextlib
+import email
+import functools
 import itertools
 import json
 import logging
@@ -26,7 +44,7 @@ import socket
 import stat
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -36,24 +54,106 @@ from typing import Any
 
 from .base import DraftRef, Folder, Interest, Mailbox, MailMessage, MessageBatch, ReplyTo
 from .errors import ProviderUnavailable
-from .headers import MARKER_HEADER, prepared, to_mail_message
+from .excerpt import excerpt_of
+from .headers import MARKER_HEADER, known_suffix, prepared, to_mail_message
 
 logger = logging.getLogger(__name__)
 
-# Directories messages_since reads, relative to the root.
-INBOUND_DIRS = (
-    (Folder.INBOX, "new"), (Folder.INBOX, "cur"),
-    (Folder.SENT, ".Sent/new"), (Folder.SENT, ".Sent/cur"),
-)
-MARKER_FOLDERS = ((Folder.DRAFTS, ".Drafts"), (Folder.SENT, ".Sent"))
+DRAFTS_DIR = ".Drafts"  # where drafts are written (and the only place anything is)
+# Folders never read for answers, compared with each level of a folder's name in
+# lower case (so ".Trash.Old" and "[Gmail]/Spam" are skipped too).
+SKIPPED_NAMES = frozenset({
+    # Drafts: the user's unsent mail and ours.
+    "drafts", "draft", "entwürfe", "brouillons", "borradores", "bozze", "concepten",
+    # Trash.
+    "trash", "deleted items", "deleted messages", "deleted", "bin", "papierkorb",
+    "gelöschte elemente", "gelöschte objekte", "corbeille", "éléments supprimés",
+    "papelera", "elementos eliminados", "cestino", "prullenbak",
+    # Junk and spam (Outlook says "Junk E-mail", Yahoo "Bulk Mail").
+    "junk", "spam", "junk e-mail", "junk email", "junk mail", "bulk mail", "spamverdacht",
+    "courrier indésirable", "indésirables", "correo no deseado", "posta indesiderata",
+    # Outbox: mail the user's client has not sent yet.
+    "outbox", "postausgang", "boîte d'envoi", "bandeja de salida",
+})
+# Top-level folders (or under Gmail's "[Gmail]" when synced with mbsync) of sent mail.
+SENT_NAMES = frozenset({
+    "sent", "sent items", "sent messages", "sent mail", "gesendet", "gesendete elemente",
+    "gesendete objekte", "envoyés", "éléments envoyés", "enviados", "elementos enviados",
+    "posta inviata", "verzonden items",
+})
+_GMAIL_PARENTS = frozenset({"[gmail]", "[google mail]"})
 
 HEADER_LIMIT = 1 << 20  # a header block larger than this is cut (it is not mail)
+EXCERPT_BYTES = 64 * 1024  # of a file parsed for an excerpt: headers and the first text
+# search_answers opens no file delivered this long before ``since`` (by its mtime):
+# a Date header may run ahead of the delivery clock, not by more than this.
+SEARCH_SLACK_NS = 86_400 * 10**9
 # A directory changed this recently may change again within the same mtime
 # tick without its mtime moving; it is listed again next cycle to be sure.
 SETTLE_NS = 2_000_000_000
-_CHECKPOINT_VERSION = 1
+_CHECKPOINT_VERSION = 2
+_OLD_VERSIONS = (1,)  # INBOX and .Sent only; read on, other folders start from not_before
 _COUNTER = itertools.count(1)
 _MARKER_NAME = MARKER_HEADER.lower().encode()
+
+
+@dataclass(frozen=True)
+class _Box:
+    """One folder: its directory under the root ("" for INBOX), its role, its name."""
+
+    rel: str
+    role: Folder
+    name: str  # as the user sees it: "INBOX", "Sent Items", "Jobs/Acme"
+
+    def dirs(self) -> tuple[str, str]:
+        return (f"{self.rel}/new", f"{self.rel}/cur") if self.rel else ("new", "cur")
+
+
+INBOX = _Box("", Folder.INBOX, "INBOX")
+DRAFTS = _Box(DRAFTS_DIR, Folder.DRAFTS, "Drafts")
+
+
+@functools.lru_cache(maxsize=1024)
+def folder_of(dirname: str) -> _Box | None:
+    """The folder a directory of the root stands for (``.Jobs.Acme``), or None when it
+    is not a Maildir++ folder name or is one never read (drafts, trash, junk, outbox)."""
+    if not dirname.startswith(".") or dirname in (".", ".."):
+        return None
+    levels = [_from_modified_utf7(level) for level in dirname[1:].split(".")]
+    lowered = [level.lower() for level in levels]
+    if any(level in SKIPPED_NAMES for level in lowered):
+        return None
+    name = "/".join(levels)
+    top = len(levels) == 1 or (len(levels) == 2 and lowered[0] in _GMAIL_PARENTS)
+    if top and lowered[-1] in SENT_NAMES:
+        return _Box(dirname, Folder.SENT, name)
+    return _Box(dirname, Folder.OTHER, name)
+
+
+def _from_modified_utf7(text: str) -> str:
+    """IMAP's modified UTF-7 (RFC 3501 5.1.3): "Entw&APw-rfe" -> "Entwürfe".
+    Text that is not valid modified UTF-7 is kept as it is."""
+    if "&" not in text:
+        return text
+    out: list[str] = []
+    rest = text
+    while "&" in rest:
+        before, _, after = rest.partition("&")
+        encoded, dash, rest = after.partition("-")
+        if not dash:
+            return text
+        out.append(before)
+        if not encoded:
+            out.append("&")
+            continue
+        chunk = encoded.replace(",", "/")
+        try:
+            raw = base64.b64decode(chunk + "=" * (-len(chunk) % 4), validate=True)
+            out.append(raw.decode("utf-16-be"))
+        except ValueError:  # binascii.Error and UnicodeDecodeError are ValueErrors
+            return text
+    out.append(rest)
+    return "".join(out)
 
 
 @dataclass(frozen=True)
@@ -69,7 +169,25 @@ class _DirState:
     @classmethod
     def from_json(cls, raw: Any) -> _DirState:
         mtime, settled, max_ctime, at_max = raw
-        return cls(int(mtime), bool(settled), int(max_ctime), tuple(str(n) for n in at_max))
+        # No per-name conversion: this runs for every directory on every idle cycle, and a
+        # mass move (a thousand messages archived in one tick) makes at_max long.
+        return cls(int(mtime), bool(settled), int(max_ctime), tuple(at_max))
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    dirs: dict[str, _DirState]
+    read_ns: int | None = None  # when the read that made it started
+    root_mtime_ns: int | None = None  # of the root when its folders were listed
+    root_settled: bool = False
+    folders: tuple[str, ...] = ()  # the folders read then (directory names)
+
+    def to_json(self) -> str:
+        return json.dumps({
+            "v": _CHECKPOINT_VERSION, "t": self.read_ns,
+            "root": [self.root_mtime_ns, self.root_settled, list(self.folders)],
+            "dirs": {k: s.to_json() for k, s in self.dirs.items()},
+        }, separators=(",", ":"))
 
 
 class MaildirMailbox(Mailbox):
@@ -81,45 +199,71 @@ class MaildirMailbox(Mailbox):
     def messages_since(self, checkpoint: str | None, not_before: datetime,
                        interest: Interest | None = None) -> MessageBatch:
         self._require_root()
+        started = time.time_ns()
         previous = _load_checkpoint(checkpoint)
+        root_mtime, root_settled, boxes = self._folders(previous)
+        changed = not (previous.root_settled and previous.root_mtime_ns == root_mtime)
+        # A directory the checkpoint does not know (a folder made since) is also read
+        # for what was put there since that read began.
+        new_since = None if previous.read_ns is None else previous.read_ns - SETTLE_NS
+        not_before_ns = int(not_before.timestamp() * 1e9)
         states: dict[str, _DirState] = {}
         messages: list[MailMessage] = []
         problems: list[str] = []
-        for folder, rel in INBOUND_DIRS:
-            path = self.root / rel
-            try:
-                dir_stat = path.stat()  # before listing: a later arrival changes mtime
-            except FileNotFoundError:
-                if folder is Folder.INBOX:
-                    raise self._unavailable(path, "INBOX directory missing") from None
-                continue  # no .Sent folder: no sent mail
-            except OSError as exc:
-                raise self._unavailable(path, exc.strerror or str(exc)) from None
-            old = previous.get(rel)
-            if old is not None and old.settled and old.mtime_ns == dir_stat.st_mtime_ns:
-                states[rel] = old
-                continue
-            settled = time.time_ns() - dir_stat.st_mtime_ns > SETTLE_NS
-            states[rel] = self._scan(path, rel, folder, old, dir_stat.st_mtime_ns, settled,
-                                     int(not_before.timestamp() * 1e9), messages, problems)
-        new_checkpoint = json.dumps(
-            {"v": _CHECKPOINT_VERSION, "dirs": {k: s.to_json() for k, s in states.items()}},
-            separators=(",", ":"),
+        root = str(self.root)
+        for box in boxes:
+            for rel in box.dirs():
+                old = previous.dirs.get(rel)
+                path = os.path.join(root, rel)  # a str: this loop is the idle cycle's cost
+                try:
+                    dir_stat = os.stat(path)  # before listing: a later arrival changes mtime
+                except FileNotFoundError:
+                    if box is INBOX:
+                        raise self._unavailable(Path(path), "INBOX directory missing") from None
+                    continue  # a folder without it (or not a folder: .notmuch)
+                except OSError as exc:
+                    if box is INBOX:
+                        raise self._unavailable(Path(path), exc.strerror or str(exc)) from None
+                    problems.append(f"{rel}: cannot read: {exc.strerror or exc}")
+                    if old is not None:
+                        states[rel] = old  # retried next cycle from where it was
+                    continue
+                if old is not None and old.settled and old.mtime_ns == dir_stat.st_mtime_ns:
+                    states[rel] = old
+                    continue
+                settled = time.time_ns() - dir_stat.st_mtime_ns > SETTLE_NS
+                changed = True
+                states[rel] = self._scan(Path(path), rel, box, old, dir_stat.st_mtime_ns,
+                                         settled, not_before_ns, new_since, interest, messages,
+                                         problems)
+        if not changed and checkpoint and previous.read_ns is not None:
+            return MessageBatch((), checkpoint, tuple(problems))  # idle: the same checkpoint
+        new_checkpoint = _Checkpoint(
+            # Kept when nothing was read, so an idle checkpoint stays the same (the engine
+            # then writes nothing); an older time only makes a new folder read further back.
+            dirs=states, read_ns=started if changed or previous.read_ns is None
+            else previous.read_ns,
+            root_mtime_ns=root_mtime, root_settled=root_settled,
+            folders=tuple(b.rel for b in boxes if b is not INBOX),
         )
-        return MessageBatch(tuple(messages), new_checkpoint, tuple(problems))
+        return MessageBatch(tuple(messages), new_checkpoint.to_json(), tuple(problems))
 
     def _scan(
-        self, path: Path, rel: str, folder: Folder, old: _DirState | None, mtime_ns: int,
-        settled: bool, not_before_ns: int, messages: list[MailMessage], problems: list[str],
+        self, path: Path, rel: str, box: _Box, old: _DirState | None, mtime_ns: int,
+        settled: bool, not_before_ns: int, new_since_ns: int | None,
+        interest: Interest | None, messages: list[MailMessage], problems: list[str],
     ) -> _DirState:
         entries = self._list(path, problems)
-        for name, st in entries:
+        match = known_suffix(interest.domains) if interest is not None else None
+        for name, ctime_ns, file_mtime_ns in entries:
             if old is None:
-                # First look at this directory: bounded by delivery time.
-                wanted = st.st_mtime_ns >= not_before_ns
+                # First look at this directory: bounded by delivery time, and for a
+                # folder made since the last read, anything put into it since then.
+                wanted = file_mtime_ns >= not_before_ns or (
+                    new_since_ns is not None and ctime_ns >= new_since_ns)
             else:
-                wanted = st.st_ctime_ns > old.max_ctime_ns or (
-                    st.st_ctime_ns == old.max_ctime_ns and name not in old.at_max
+                wanted = ctime_ns > old.max_ctime_ns or (
+                    ctime_ns == old.max_ctime_ns and name not in old.at_max
                 )
             if not wanted:
                 continue
@@ -131,18 +275,82 @@ class MaildirMailbox(Mailbox):
                 problems.append(f"{rel}/{name}: cannot read: {exc.strerror or exc}")
                 continue
             try:
-                messages.append(_to_message(_key(name), folder, raw))
+                message = _to_message(_key(name), box, raw)
             except Exception as exc:  # the email package raises assorted types on bad headers
                 problems.append(f"{rel}/{name}: cannot parse headers: {exc}")
-        max_ctime = max((st.st_ctime_ns for _, st in entries), default=0)
+                continue
+            if interest is None or (match is not None and interest.matches(message, match)):
+                message = replace(message, excerpt=_excerpt(path / name))
+            messages.append(message)
+        max_ctime = max((c for _, c, _ in entries), default=0)
         if old is not None:
             max_ctime = max(max_ctime, old.max_ctime_ns)
-        at_max = tuple(sorted(n for n, st in entries if st.st_ctime_ns == max_ctime))
+        at_max = tuple(sorted(n for n, c, _ in entries if c == max_ctime))
         return _DirState(mtime_ns, settled, max_ctime, at_max)
 
-    def _list(self, path: Path, problems: list[str]) -> list[tuple[str, os.stat_result]]:
-        """Regular files in ``path`` with their stat; entries that cannot be
-        stat'ed (a symlink loop, no permission) go to ``problems``."""
+    def search_answers(self, since: datetime, interest: Interest) -> list[MailMessage]:
+        # One pass over every folder read for answers; a file delivered well before
+        # ``since`` (its mtime) is not opened, the others by their Date (else mtime).
+        self._require_root()
+        match = known_suffix(interest.domains)
+        floor_ns = int(since.timestamp() * 1e9) - SEARCH_SLACK_NS
+        found: list[MailMessage] = []
+        problems: list[str] = []
+        for box in self._folders(None)[2]:
+            for rel in box.dirs():
+                path = self.root / rel
+                for name, _, mtime_ns in self._list(path, problems):
+                    if mtime_ns < floor_ns:
+                        continue
+                    try:
+                        message = _to_message(_key(name), box, _read_header_block(path / name))
+                    except FileNotFoundError:
+                        continue  # moved meanwhile; found where it went, or next time
+                    except OSError as exc:
+                        problems.append(f"{rel}/{name}: cannot read: {exc.strerror or exc}")
+                        continue
+                    except Exception as exc:  # the email package: assorted types
+                        problems.append(f"{rel}/{name}: cannot parse headers: {exc}")
+                        continue
+                    when = message.date or datetime.fromtimestamp(mtime_ns / 1e9, UTC)
+                    if when >= since and interest.matches(message, match):
+                        found.append(replace(message, excerpt=_excerpt(path / name)))
+        for problem in problems:
+            logger.warning("searching for answers: %s (skipped)", problem)
+        return found
+
+    def _folders(self, previous: _Checkpoint | None) -> tuple[int, bool, list[_Box]]:
+        """(root mtime, settled, the folders read): INBOX first, then the others by name.
+
+        The root is listed again only when its mtime moved (a folder was made,
+        renamed or removed) or was too recent to trust.
+        """
+        try:
+            root_stat = self.root.stat()  # before listing, as for a folder's new/ and cur/
+        except OSError as exc:
+            raise self._unavailable(self.root, exc.strerror or str(exc)) from None
+        mtime = root_stat.st_mtime_ns
+        settled = time.time_ns() - mtime > SETTLE_NS
+        if previous is not None and previous.root_settled and previous.root_mtime_ns == mtime:
+            names: list[str] | tuple[str, ...] = previous.folders
+        else:
+            try:
+                with os.scandir(self.root) as it:
+                    names = sorted(e.name for e in it
+                                   if e.name.startswith(".") and e.is_dir())
+            except OSError as exc:
+                raise self._unavailable(self.root, exc.strerror or str(exc)) from None
+        boxes = [INBOX]
+        for name in names:
+            box = folder_of(name)
+            if box is not None:
+                boxes.append(box)
+        return mtime, settled, boxes
+
+    def _list(self, path: Path, problems: list[str]) -> list[tuple[str, int, int]]:
+        """(name, ctime ns, mtime ns) of the regular files in ``path`` (none when it does
+        not exist); entries that cannot be stat'ed (a symlink loop, no permission) go
+        to ``problems``. Names and integers only: a large folder costs little memory."""
         result = []
         try:
             with os.scandir(path) as it:
@@ -158,7 +366,9 @@ class MaildirMailbox(Mailbox):
                                         f"{exc.strerror or exc}")
                         continue
                     if stat.S_ISREG(st.st_mode):
-                        result.append((entry.name, st))
+                        result.append((entry.name, st.st_ctime_ns, st.st_mtime_ns))
+        except FileNotFoundError:
+            return []  # a folder removed meanwhile
         except OSError as exc:
             raise self._unavailable(path, exc.strerror or str(exc)) from None
         return result
@@ -168,22 +378,20 @@ class MaildirMailbox(Mailbox):
         # Files keep every header: the marker alone decides.
         self._require_root()
         found: list[DraftRef] = []
-        for folder, base in MARKER_FOLDERS:
-            for sub in ("cur", "new"):
-                path = self.root / base / sub
-                if not path.is_dir():
-                    continue
+        sent = [b for b in self._folders(None)[2] if b.role is Folder.SENT]
+        for box in (DRAFTS, *sent):
+            for rel in box.dirs():
+                path = self.root / rel
                 unreadable: list[str] = []
-                for name, st in self._list(path, unreadable):
-                    ref = self._marked(path / name, folder, marker, st)
+                for name, _, mtime_ns in self._list(path, unreadable):
+                    ref = self._marked(path / name, box, marker, mtime_ns)
                     if ref is not None:
                         found.append(ref)
                 for problem in unreadable:
                     logger.warning("cannot check for marker: %s", problem)
         return found
 
-    def _marked(self, path: Path, folder: Folder, marker: str, st: os.stat_result,
-                ) -> DraftRef | None:
+    def _marked(self, path: Path, box: _Box, marker: str, mtime_ns: int) -> DraftRef | None:
         try:
             raw = _read_header_block(path)
         except FileNotFoundError:
@@ -193,15 +401,15 @@ class MaildirMailbox(Mailbox):
         if _MARKER_NAME not in raw.lower():
             return None  # cheap test first: most messages carry no marker at all
         try:
-            message = _to_message(_key(path.name), folder, raw)
+            message = _to_message(_key(path.name), box, raw)
         except Exception as exc:  # the email package raises assorted types on bad headers
             # Unparseable, so it cannot be shown to hold the marker; say so.
             logger.warning("%s: cannot parse headers: %s", path, exc)
             return None
         if message.marker != marker:
             return None
-        created = message.date or datetime.fromtimestamp(st.st_mtime, UTC)
-        return DraftRef(id=message.id, folder=folder, message_id=message.message_id,
+        created = message.date or datetime.fromtimestamp(mtime_ns / 1e9, UTC)
+        return DraftRef(id=message.id, folder=box.role, message_id=message.message_id,
                         created=created)
 
     # -- writing -------------------------------------------------------------
@@ -221,7 +429,7 @@ class MaildirMailbox(Mailbox):
                         created=datetime.now(UTC))
 
     def _drafts_dir(self) -> Path:
-        drafts = self.root / ".Drafts"
+        drafts = self.root / DRAFTS_DIR
         try:
             for sub in ("cur", "new", "tmp"):
                 (drafts / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -243,17 +451,26 @@ class MaildirMailbox(Mailbox):
         return ProviderUnavailable(self.account, f"maildir {path}: {why}")
 
 
-def _load_checkpoint(checkpoint: str | None) -> dict[str, _DirState]:
+def _load_checkpoint(checkpoint: str | None) -> _Checkpoint:
     if not checkpoint:
-        return {}
+        return _Checkpoint({})
     try:
         raw = json.loads(checkpoint)
-        if raw.get("v") != _CHECKPOINT_VERSION:
+        version = raw.get("v")
+        dirs = {str(k): _DirState.from_json(v) for k, v in raw["dirs"].items()}
+        if version in _OLD_VERSIONS:
+            return _Checkpoint(dirs)
+        if version != _CHECKPOINT_VERSION:
             raise ValueError("other version")
-        return {str(k): _DirState.from_json(v) for k, v in raw["dirs"].items()}
+        root_mtime, root_settled, folders = raw["root"]
+        return _Checkpoint(
+            dirs, read_ns=None if raw["t"] is None else int(raw["t"]),
+            root_mtime_ns=None if root_mtime is None else int(root_mtime),
+            root_settled=bool(root_settled), folders=tuple(str(f) for f in folders),
+        )
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         logger.warning("ignoring unusable maildir checkpoint (%s); starting over", exc)
-        return {}
+        return _Checkpoint({})
 
 
 def _read_header_block(path: Path) -> bytes:
@@ -284,19 +501,25 @@ def _key(name: str) -> str:
     return name.split(":", 1)[0]
 
 
-def _to_message(key: str, folder: Folder, raw: bytes) -> MailMessage:
+def _to_message(key: str, box: _Box, raw: bytes) -> MailMessage:
     msg = BytesParser(policy=default_policy).parsebytes(raw, headersonly=True)
-    return to_mail_message(msg, id=key, folder=folder)
+    return to_mail_message(msg, id=key, folder=box.role, folder_name=box.name)
 
 
-
-
-
-
-
-
-
-
+def _excerpt(path: Path) -> str:
+    """The body excerpt of the message in ``path``, from its first EXCERPT_BYTES only;
+    "" when it cannot be read. Never logged: only the file name is, on failure."""
+    try:
+        with path.open("rb") as fp:
+            data = fp.read(EXCERPT_BYTES)
+    except OSError:
+        return ""  # moved or removed meanwhile: the headers still decide
+    try:
+        # compat32 (the default) parses fastest; excerpt_of decodes what it needs.
+        return excerpt_of(email.message_from_bytes(data))
+    except Exception as exc:  # the email package raises assorted types on broken MIME
+        logger.debug("%s: no excerpt (%s)", path.name, type(exc).__name__)
+        return ""
 
 
 def _deliver(maildir: Path, data: bytes, flags: str) -> str:

@@ -6,13 +6,22 @@ A backend's test module subclasses :class:`MailboxContract` and/or
 backend the way the outside world would (mail delivered by a server, events
 written by another calendar client). This file is not named ``test_*`` so
 pytest only runs these tests through such subclasses.
+
+Capabilities a backend gains one at a time are class attributes, False here:
+a backend's class sets one to True once it has it, and until then the tests
+that need it are skipped with that reason (never silently passed):
+``supports_answer_fields`` (Reply-To, Content-Type and a body excerpt),
+``supports_folders`` (every folder of rule 6, moves, the final search) and
+``CalendarContract.supports_lookup`` (an event found again outside the window).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from email import message_from_bytes
 from email.message import EmailMessage
+from email.policy import default as default_policy
 from email.utils import format_datetime, make_msgid
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +34,7 @@ from providers.base import (
     CalendarSource,
     Event,
     Folder,
+    Interest,
     Mailbox,
     MessageBatch,
     Response,
@@ -52,6 +62,23 @@ def mail(
     return msg
 
 
+def raw_mail(text: str) -> EmailMessage:
+    """A message exactly as written (a read receipt, an HTML-only mail)."""
+    msg = message_from_bytes(text.replace("\n", "\r\n").encode(), policy=default_policy)
+    assert isinstance(msg, EmailMessage)
+    return msg
+
+
+ATS_BODY = ("Dear Alex,\n\nThank you for your interest in Acme Corp. We have decided to "
+            "move forward with other candidates for the Platform Engineer role.\n")
+
+
+def needs(flag: str, obj: object) -> None:
+    """Skip (with the reason shown) a test of a capability the backend does not have yet."""
+    if not getattr(obj, flag):
+        pytest.skip(f"{type(obj).__name__}.{flag} is False: not supported by this backend yet")
+
+
 def draft(marker: str, to: str = "dana@acme.example") -> EmailMessage:
     msg = mail(sender="Alex Rivera <alex@home.example>", to=to, subject="Thank you")
     msg[MARKER] = marker
@@ -61,12 +88,25 @@ def draft(marker: str, to: str = "dana@acme.example") -> EmailMessage:
 class MailboxContract:
     """What the engine relies on from every Mailbox."""
 
+    supports_answer_fields = False  # reply_to, content_type, excerpt (issue 8)
+    supports_folders = False  # every folder of rule 6, moves, search_answers (issue 8)
+
     @pytest.fixture
     def mailbox(self) -> Mailbox:
         raise NotImplementedError("a backend's test class provides the mailbox fixture")
 
     def deliver(self, mailbox: Mailbox, msg: EmailMessage) -> None:
         """Put ``msg`` into the inbox as a mail server would."""
+        raise NotImplementedError
+
+    def file_into(self, mailbox: Mailbox, msg: EmailMessage, folder: str) -> None:
+        """Put ``msg`` into the user's ``folder`` ("Archive", "Junk", "Trash", "Drafts":
+        the backend's own name for that role) as a mail rule or the server would."""
+        raise NotImplementedError
+
+    def move(self, mailbox: Mailbox, message_id: str, folder: str) -> None:
+        """Move the message ``message_id`` from where it is into ``folder`` (named as for
+        :meth:`file_into`), as the user's mail client does when they archive it."""
         raise NotImplementedError
 
     def record_sent(self, mailbox: Mailbox, msg: EmailMessage) -> None:
@@ -181,6 +221,113 @@ class MailboxContract:
         assert got.subject == "Réponse : entretien — merci"
 
 
+    # -- what the answer rules read (issue 8) ---------------------------------
+    def test_reply_to_and_content_type_are_read(self, mailbox: Mailbox) -> None:
+        needs("supports_answer_fields", self)
+        self.deliver(mailbox, mail(sender="Acme Corp <no-reply@us.greenhouse-mail.io>",
+                                   Reply_To="Dana Recruiter <dana@acme.example>"))
+        receipt = raw_mail(
+            "From: Dana Recruiter <dana@acme.example>\nTo: alex@home.example\n"
+            "Subject: Read: Thank you\nMessage-ID: <mdn-1@acme.example>\n"
+            f"Date: {format_datetime(datetime.now(UTC))}\nMIME-Version: 1.0\n"
+            "Content-Type: multipart/report;\n report-type=disposition-notification;\n"
+            ' boundary="b1"\n\n--b1\nContent-Type: text/plain\n\nYour message was read.\n'
+            "--b1\nContent-Type: message/disposition-notification\n\n"
+            "Disposition: manual-action/MDN-sent-manually; displayed\n--b1--\n")
+        self.deliver(mailbox, receipt)
+        got = {m.subject: m for m in mailbox.messages_since(None, self.not_before()).messages}
+        ats, mdn = got["Re: Interview"], got["Read: Thank you"]
+        assert [(a.email, a.name) for a in ats.reply_to] == [("dana@acme.example",
+                                                              "Dana Recruiter")]
+        assert ats.content_type.startswith("text/plain")
+        assert mdn.reply_to == ()
+        assert mdn.content_type.startswith("multipart/report")
+        assert "report-type=disposition-notification" in mdn.content_type
+
+    def test_excerpt_is_filled_for_a_candidate_and_never_shown(self, mailbox: Mailbox) -> None:
+        needs("supports_answer_fields", self)
+        ats = mail(sender="Acme Corp <no-reply@us.greenhouse-mail.io>",
+                   subject="Your application")
+        ats.set_content(ATS_BODY)
+        html = raw_mail(
+            "From: Dana Recruiter <dana@acme.example>\nTo: alex@home.example\n"
+            "Subject: Next steps\nMessage-ID: <html-1@acme.example>\n"
+            f"Date: {format_datetime(datetime.now(UTC))}\nMIME-Version: 1.0\n"
+            "Content-Type: text/html; charset=utf-8\n\n"
+            "<html><head><style>p {color: red}</style></head><body><p>Hi Alex,</p>"
+            "<p>Could you do a <b>final round</b> on Friday?</p></body></html>\n")
+        self.deliver(mailbox, ats)
+        self.deliver(mailbox, html)
+        interest = Interest(domains=frozenset({"greenhouse-mail.io", "acme.example"}))
+        got = {m.subject: m for m in
+               mailbox.messages_since(None, self.not_before(), interest).messages}
+        assert "interest in Acme Corp" in got["Your application"].excerpt
+        assert "final round on Friday" in got["Next steps"].excerpt
+        assert "color" not in got["Next steps"].excerpt
+        for m in got.values():  # rule 10: a body never reaches a log line through repr
+            assert m.excerpt and m.excerpt not in repr(m) and "excerpt" not in repr(m)
+
+    # -- every folder of rule 6 (issue 8) -------------------------------------
+    def test_message_in_an_archive_folder_is_returned_as_other(self, mailbox: Mailbox) -> None:
+        needs("supports_folders", self)
+        msg = mail(subject="filed by a rule")
+        self.file_into(mailbox, msg, "Archive")
+        batch = mailbox.messages_since(None, self.not_before())
+        assert [(m.message_id, m.folder) for m in batch.messages] == [
+            (msg["Message-ID"], Folder.OTHER)]
+        assert batch.messages[0].folder_name
+
+    def test_moved_message_is_seen_again_in_its_new_folder(self, mailbox: Mailbox) -> None:
+        needs("supports_folders", self)
+        msg = mail(subject="archived by the user")
+        self.deliver(mailbox, msg)
+        first = mailbox.messages_since(None, self.not_before())
+        assert [(m.message_id, m.folder) for m in first.messages] == [
+            (msg["Message-ID"], Folder.INBOX)]
+        self.move(mailbox, msg["Message-ID"], "Archive")
+        second = mailbox.messages_since(first.checkpoint, self.not_before())
+        assert (msg["Message-ID"], Folder.OTHER) in [(m.message_id, m.folder)
+                                                     for m in second.messages]
+        assert all(m.folder is not Folder.INBOX for m in second.messages)
+        assert mailbox.messages_since(second.checkpoint, self.not_before()).messages == ()
+
+    def test_drafts_junk_and_trash_are_never_returned(self, mailbox: Mailbox) -> None:
+        needs("supports_folders", self)
+        self.deliver(mailbox, mail(subject="inbox"))
+        for folder in ("Drafts", "Junk", "Trash"):
+            self.file_into(mailbox, mail(subject=folder.lower()), folder)
+        first = mailbox.messages_since(None, self.not_before())
+        assert [m.subject for m in first.messages] == ["inbox"]
+        for folder in ("Junk", "Trash"):
+            self.file_into(mailbox, mail(subject=f"later {folder.lower()}"), folder)
+        self.move(mailbox, first.messages[0].message_id, "Trash")
+        second = mailbox.messages_since(first.checkpoint, self.not_before())
+        assert second.messages == ()
+        interest = Interest(domains=frozenset({"acme.example"}))
+        assert mailbox.search_answers(self.not_before(), interest) == []
+
+    def test_search_answers_finds_an_archived_answer_after_since(self, mailbox: Mailbox) -> None:
+        needs("supports_folders", self)
+        now = datetime.now(UTC)
+        since = now - timedelta(days=5)
+        answer = mail(subject="Your application")
+        answer.set_content(ATS_BODY)
+        old = mail(subject="before the interview")
+        old.replace_header("Date", format_datetime(now - timedelta(days=10)))
+        other = mail(sender="Sam <sam@elsewhere.example>", subject="not about it")
+        self.file_into(mailbox, answer, "Archive")
+        self.file_into(mailbox, old, "Archive")
+        self.deliver(mailbox, other)
+        self.file_into(mailbox, mail(subject="junk from acme"), "Junk")
+        found = mailbox.search_answers(since, Interest(domains=frozenset({"acme.example"})))
+        assert [(m.message_id, m.folder) for m in found] == [
+            (answer["Message-ID"], Folder.OTHER)]
+        assert "interest in Acme Corp" in found[0].excerpt
+        by_address = mailbox.search_answers(
+            since, Interest(addresses=frozenset({"sam@elsewhere.example"})))
+        assert [m.message_id for m in by_address] == [other["Message-ID"]]
+
+
 @dataclass(frozen=True)
 class EventSpec:
     """An event as another calendar client would write it."""
@@ -212,6 +359,8 @@ def interview(uid: str = "iv-1@acme.example", **changes: Any) -> EventSpec:
 
 class CalendarContract:
     """What the engine relies on from every CalendarSource."""
+
+    supports_lookup = False  # CalendarSource.lookup (issue 8, rule 8)
 
     @pytest.fixture
     def calendar(self) -> CalendarSource:
@@ -303,3 +452,30 @@ class CalendarContract:
         changes = self.read(calendar, None)
         event = self.by_uid(changes).get("iv-1@acme.example")
         assert event is None or event.cancelled
+
+    # -- an event that left the window (rule 8) --------------------------------
+    def test_lookup_finds_an_event_postponed_beyond_the_window(
+            self, calendar: CalendarSource) -> None:
+        needs("supports_lookup", self)
+        self.put_event(calendar, interview())
+        first = self.read(calendar, None)
+        later = datetime(2027, 1, 20, 10, 0, tzinfo=NY)  # two months on: outside WINDOW
+        self.put_event(calendar, interview(start=later, end=later + timedelta(hours=1)))
+        second = self.read(calendar, first.checkpoint)
+        assert "iv-1@acme.example" not in self.by_uid(second)
+        event = calendar.lookup("iv-1@acme.example", NY)
+        assert event is not None and not event.cancelled
+        assert (event.uid, event.start) == ("iv-1@acme.example", later)
+        assert event.title == "Interview: Platform Engineer"
+
+    def test_lookup_of_a_deleted_or_cancelled_event_is_none(
+            self, calendar: CalendarSource) -> None:
+        needs("supports_lookup", self)
+        self.put_event(calendar, interview())
+        self.put_event(calendar, interview("other@acme.example", title="Lunch"))
+        self.read(calendar, None)
+        self.delete_event(calendar, "iv-1@acme.example")
+        assert calendar.lookup("iv-1@acme.example", NY) is None
+        self.put_event(calendar, interview("other@acme.example", title="Lunch", cancelled=True))
+        assert calendar.lookup("other@acme.example", NY) is None
+        assert calendar.lookup("never-was@acme.example", NY) is None

@@ -4,7 +4,9 @@ Users read our drafts through Dovecot, or through an IMAP server that mbsync
 or offlineimap copies the same Maildir to. Dovecot must take each draft for
 a draft (the \\Draft flag, our marker, the body the engine rendered), and
 the replies and sent mail it stores must reach the engine without the
-engine changing anything Dovecot shows (rule 10).
+engine changing anything Dovecot shows (rule 10). Mail a user files away with
+their IMAP client (MOVE, or COPY and EXPUNGE) into Archive or a folder of their
+own is still read, as such (rule 6).
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from daemon.calendar_sync import interview_id
 from daemon.clock import ManualClock
 from daemon.config import Config, parse_config
 from daemon.engine import Engine
+from providers.base import Folder, Interest
+from providers.maildir import MaildirMailbox
 from tests.dovecot import Dovecot, DovecotUnavailable, start
 
 ME = "alex.rivera@example.org"
@@ -140,10 +144,12 @@ def flags(line: bytes) -> set[str]:
     return {f.decode() for f in imaplib.ParseFlags(line)} - {"\\Recent"}
 
 
-def inbox_snapshot(dovecot: Dovecot) -> dict[int, tuple[frozenset[str], bytes]]:
-    """UID -> (flags, full message) for INBOX, read with EXAMINE so looking changes nothing."""
+def inbox_snapshot(dovecot: Dovecot, folder: str = "INBOX",
+                   ) -> dict[int, tuple[frozenset[str], bytes]]:
+    """UID -> (flags, full message) for ``folder``, read with EXAMINE so looking changes
+    nothing."""
     with dovecot.session() as imap:
-        count = open_folder(imap, "INBOX", readonly=True)
+        count = open_folder(imap, folder, readonly=True)
         result = {}
         for num in range(1, count + 1):
             line = fetch_line(imap, num, "UID FLAGS")
@@ -248,3 +254,73 @@ def test_dovecot_serves_our_drafts_and_we_see_what_it_delivers(
         assert open_folder(imap, "Drafts", readonly=True) == 2
     # Rule 10: reading the inbox changed nothing Dovecot shows (no \Seen, same message).
     assert inbox_snapshot(dovecot) == before
+
+
+def answer(subject: str, sender: str = f"Jane Doe <{JANE}>") -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = sender
+    msg["To"] = f"Alex Rivera <{ME}>"
+    msg["Subject"] = subject
+    msg["Date"] = format_datetime(datetime.now(UTC))
+    msg["Message-ID"] = make_msgid(domain="acme-robotics.com")
+    msg.set_content("Hi Alex,\n\nThank you for your interest in Acme Robotics. Next steps: "
+                    "a call with the hiring manager.\n")
+    return msg
+
+
+def maildir_files(root: Path) -> dict[str, bytes]:
+    """Every message file of every folder (name -> bytes): flags live in the names."""
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*")
+            if p.is_file() and p.parent.name in ("cur", "new")}
+
+
+def test_mail_filed_by_an_imap_client_is_read_where_it_is_and_never_changed(
+    dovecot: Dovecot,
+) -> None:
+    box = MaildirMailbox("home", dovecot.maildir)
+    not_before = datetime.now(UTC) - timedelta(days=7)
+    moved, copied, stays = (answer("Next steps"), answer("Re: Thank you"),
+                            answer("Lunch?", "Sam <sam@elsewhere.example>"))
+    with dovecot.session() as imap:
+        ok(imap.create("Archive"))  # an Archive folder the user had before (read already)
+    for msg in (moved, copied, stays):
+        append(dovecot, "INBOX", msg, None)
+    first = box.messages_since(None, not_before)
+    assert {(m.message_id, m.folder) for m in first.messages} == {
+        (str(m["Message-ID"]), Folder.INBOX) for m in (moved, copied, stays)}
+
+    # The user files two answers away with their IMAP client: a MOVE into Archive, and
+    # the older COPY + \Deleted + EXPUNGE into a folder made just now, "Jobs/Acme".
+    with dovecot.session() as imap:
+        ok(imap.create("Jobs.Acme"))
+        assert open_folder(imap, "INBOX") == 3
+        ok(imap.uid("MOVE", "1", "Archive"))
+        ok(imap.uid("COPY", "2", "Jobs.Acme"))
+        ok(imap.uid("STORE", "2", "+FLAGS.SILENT", "(\\Deleted)"))
+        ok(imap.expunge())
+    before = {folder: inbox_snapshot(dovecot, folder)
+              for folder in ("INBOX", "Archive", "Jobs.Acme")}
+    files = maildir_files(dovecot.maildir)
+    assert any(name.startswith(".Archive/") for name in files)
+
+    second = box.messages_since(first.checkpoint, not_before)
+    # Dovecot's SELECT also moved the message left in INBOX from new/ to cur/: it may
+    # come again (callers are idempotent), from INBOX.
+    assert {(m.message_id, m.folder, m.folder_name) for m in second.messages} - {
+        (str(stays["Message-ID"]), Folder.INBOX, "INBOX")} == {
+        (str(moved["Message-ID"]), Folder.OTHER, "Archive"),
+        (str(copied["Message-ID"]), Folder.OTHER, "Jobs/Acme"),
+    }
+    assert box.messages_since(second.checkpoint, not_before).messages == ()
+    found = box.search_answers(datetime.now(UTC) - timedelta(hours=1),
+                               Interest(domains=frozenset({"acme-robotics.com"})))
+    assert {(m.message_id, m.folder_name) for m in found} == {
+        (str(moved["Message-ID"]), "Archive"), (str(copied["Message-ID"]), "Jobs/Acme")}
+    assert all("Next steps" in m.excerpt for m in found)
+    box.find_marker("iv1/thank_you/" + JANE)
+
+    # Rule 10: reading changed no message file and nothing Dovecot shows (no \Seen).
+    assert maildir_files(dovecot.maildir) == files
+    assert {folder: inbox_snapshot(dovecot, folder)
+            for folder in ("INBOX", "Archive", "Jobs.Acme")} == before
+    assert [flags for flags, _ in before["Archive"].values()] == [frozenset()]

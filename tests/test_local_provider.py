@@ -66,10 +66,45 @@ def not_before() -> datetime:
 
 # -- the contract ------------------------------------------------------------
 
+def file_into(root: Path, msg: EmailMessage, folder: str) -> str:
+    """Deliver into the Maildir++ folder ``folder`` (made when missing, as a client does)."""
+    box = stdlib_mailbox.Maildir(root, create=False).add_folder(folder)
+    message = stdlib_mailbox.MaildirMessage(msg)
+    if folder == "Drafts":
+        message.set_subdir("cur")
+        message.add_flag("D")
+    return box.add(message)
+
+
+def move(root: Path, message_id: str, folder: str) -> Path:
+    """Move a message of INBOX into ``folder`` as a mail client does: one rename, into
+    cur/ with the Seen flag (the file keeps its mtime, its ctime becomes now)."""
+    stdlib_mailbox.Maildir(root, create=False).add_folder(folder)
+    for path in [*(root / "new").iterdir(), *(root / "cur").iterdir()]:
+        head = email.message_from_bytes(_read_header_block(path), policy=email.policy.default)
+        if head["Message-ID"] == message_id:
+            name = path.name if ":2," in path.name else f"{path.name}:2,S"
+            target = root / f".{folder}" / "cur" / name
+            os.rename(path, target)
+            return target
+    raise AssertionError(f"{message_id} is not in INBOX")
+
+
 class TestLocalMailboxContract(MailboxContract):
+    supports_answer_fields = True
+    supports_folders = True
+
     @pytest.fixture
     def mailbox(self, maildir_root: Path) -> Mailbox:
         return MaildirMailbox("home", maildir_root)
+
+    def file_into(self, mailbox: Mailbox, msg: EmailMessage, folder: str) -> None:
+        assert isinstance(mailbox, MaildirMailbox)
+        file_into(mailbox.root, msg, folder)
+
+    def move(self, mailbox: Mailbox, message_id: str, folder: str) -> None:
+        assert isinstance(mailbox, MaildirMailbox)
+        move(mailbox.root, message_id, folder)
 
     def deliver(self, mailbox: Mailbox, msg: EmailMessage) -> None:
         assert isinstance(mailbox, MaildirMailbox)
@@ -111,6 +146,8 @@ def render(specs: dict[str, EventSpec]) -> bytes:
 
 
 class TestLocalCalendarContract(CalendarContract):
+    supports_lookup = True
+
     @pytest.fixture
     def calendar(self, tmp_path: Path) -> CalendarSource:
         self.specs: dict[str, EventSpec] = {}
@@ -397,3 +434,177 @@ def test_open_account_from_a_real_config(tmp_path: Path, maildir_root: Path) -> 
     events = account.calendar.changes(None, *WINDOW, NY).events
     assert [e.title for e in events] == ["Interview: Platform Engineer"]
     account.close()
+
+
+# -- looking an event up outside the window (rule 8) -------------------------------
+
+SERIES = """\
+BEGIN:VCALENDAR
+VERSION:2.0
+PRODID:-//tests//lookup//EN
+{method}BEGIN:VEVENT
+UID:weekly@acme.example
+DTSTAMP:20261001T000000Z
+DTSTART:20261103T190000Z
+DTEND:20261103T200000Z
+RRULE:FREQ=WEEKLY;COUNT=20
+EXDATE:20261117T190000Z
+SUMMARY:Interview loop (weekly slot)
+END:VEVENT
+BEGIN:VEVENT
+UID:weekly@acme.example
+RECURRENCE-ID:20261110T190000Z
+DTSTAMP:20261001T000000Z
+DTSTART:20270115T150000Z
+DTEND:20270115T160000Z
+SUMMARY:Interview loop (postponed)
+END:VEVENT
+BEGIN:VEVENT
+UID:weekly@acme.example
+RECURRENCE-ID:20261124T190000Z
+DTSTAMP:20261001T000000Z
+DTSTART:20261124T190000Z
+DTEND:20261124T200000Z
+STATUS:CANCELLED
+SUMMARY:Interview loop (cancelled)
+END:VEVENT
+BEGIN:VEVENT
+UID:https://calendar.example/events/42
+DTSTAMP:20261001T000000Z
+DTSTART:20270301T150000Z
+DTEND:20270301T160000Z
+SUMMARY:Interview with a URL for a UID
+END:VEVENT
+BEGIN:VEVENT
+UID:twice@acme.example
+SEQUENCE:0
+DTSTAMP:20261001T000000Z
+DTSTART:20261112T150000Z
+DTEND:20261112T160000Z
+SUMMARY:Interview (first invitation)
+END:VEVENT
+BEGIN:VEVENT
+UID:twice@acme.example
+SEQUENCE:2
+DTSTAMP:20261002T000000Z
+DTSTART:20270212T150000Z
+DTEND:20270212T160000Z
+SUMMARY:Interview (moved by the update)
+END:VEVENT
+END:VCALENDAR
+"""
+
+
+def series_calendar(tmp_path: Path, method: str = "") -> LocalCalendar:
+    path = tmp_path / "calendar.ics"
+    path.write_bytes(SERIES.format(method=method).replace("\n", "\r\n").encode())
+    settle(path)
+    return LocalCalendar("home", path)
+
+
+def test_lookup_finds_instances_of_a_series_wherever_they_are(tmp_path: Path) -> None:
+    cal = series_calendar(tmp_path)
+    in_window = {e.uid for e in cal.changes(None, *WINDOW, NY).events}
+    assert "weekly@acme.example/20261103T190000Z" in in_window
+    assert "weekly@acme.example/20261110T190000Z" not in in_window  # postponed out of it
+    plain = cal.lookup("weekly@acme.example/20261103T190000Z", NY)
+    assert plain is not None and plain.start == datetime(2026, 11, 3, 19, tzinfo=UTC)
+    moved = cal.lookup("weekly@acme.example/20261110T190000Z", NY)
+    assert moved is not None
+    assert (moved.title, moved.start) == ("Interview loop (postponed)",
+                                          datetime(2027, 1, 15, 15, tzinfo=UTC))
+    assert moved.uid == "weekly@acme.example/20261110T190000Z"
+    assert cal.lookup("weekly@acme.example/20261117T190000Z", NY) is None  # EXDATE
+    assert cal.lookup("weekly@acme.example/20261124T190000Z", NY) is None  # cancelled
+    assert cal.lookup("weekly@acme.example/20261125T190000Z", NY) is None  # never one
+    assert cal.lookup("weekly@acme.example", NY) is None  # a series is not an event
+
+
+def test_lookup_of_a_uid_with_a_slash_and_of_an_updated_invitation(tmp_path: Path) -> None:
+    cal = series_calendar(tmp_path)
+    url = cal.lookup("https://calendar.example/events/42", NY)
+    assert url is not None and url.title == "Interview with a URL for a UID"
+    updated = cal.lookup("twice@acme.example", NY)
+    assert updated is not None
+    assert (updated.title, updated.start) == ("Interview (moved by the update)",
+                                              datetime(2027, 2, 12, 15, tzinfo=UTC))
+
+
+def test_lookup_in_a_cancelling_calendar_is_none(tmp_path: Path) -> None:
+    cal = series_calendar(tmp_path, method="METHOD:CANCEL\n")
+    assert cal.lookup("https://calendar.example/events/42", NY) is None
+
+
+def test_lookup_needs_the_file_whole(tmp_path: Path) -> None:
+    path = tmp_path / "calendar.ics"
+    with pytest.raises(ProviderUnavailable, match="not found"):
+        LocalCalendar("home", path).lookup("iv-1@acme.example", NY)
+    path.write_bytes(SERIES.replace("\n", "\r\n").encode()[:-20])  # cut short while written
+    with pytest.raises(BadData, match="cut short") as info:
+        LocalCalendar("home", path).lookup("iv-1@acme.example", NY)
+    assert info.value.account == "home"
+
+
+# -- headers: read raw where they are plain, decoded where they are not ------------
+
+TRICKY_HEADERS = (
+    b"From: =?utf-8?q?M=C3=BCller=2C_J=C3=B6rg?= <Jorg@Acme.example>\n"
+    b"To: Alex Rivera <alex@home.example>,\n \"Doe, Jane\" <jane@acme.example>\n"
+    b"To: second-to@acme.example\n"
+    b"Cc: J\xc3\xb6rg Raw <raw8bit@acme.example>\n"
+    b"Reply-To: Acme Careers <careers@acme.example>, hr@acme.example\n"
+    b"Subject: =?utf-8?q?R=C3=A9ponse?= : entretien\n"
+    b"Date: Tue, 10 Nov 2026 16:30:00 -0500\n"
+    b"Message-ID: <a1@acme.example>\n"
+    b"In-Reply-To: <thanks-1@home.example> (Alex's note)\n"
+    b"References: <start@acme.example>\n <thanks-1@home.example>\n"
+    b"List-Unsubscribe: <mailto:unsub@acme.example>,\n <https://acme.example/u>\n"
+    b"List-Unsubscribe-Post: List-Unsubscribe=One-Click\n"
+    b"Feedback-ID: 123:campaign:acme\n"
+    b"X-Autogenerated: Reply\n"
+    b"Content-Type: Multipart/Report;\n report-type=delivery-status;\n\tboundary=\"B1\"\n"
+    b"\n"
+)
+
+
+def test_headers_plain_and_encoded(maildir_root: Path) -> None:
+    (maildir_root / "new" / "1.tricky.host").write_bytes(TRICKY_HEADERS + b"--B1--\n")
+    [got] = MaildirMailbox("home", maildir_root).messages_since(None, not_before()).messages
+    assert got.sender is not None
+    assert (got.sender.email, got.sender.name) == ("jorg@acme.example", "Müller, Jörg")
+    assert [(a.email, a.name) for a in got.to] == [
+        ("alex@home.example", "Alex Rivera"), ("jane@acme.example", "Doe, Jane"),
+        ("second-to@acme.example", "")]
+    assert [a.email for a in got.cc] == ["raw8bit@acme.example"]
+    assert got.cc[0].name.startswith("J") and got.cc[0].name.endswith("rg Raw")
+    assert [(a.email, a.name) for a in got.reply_to] == [
+        ("careers@acme.example", "Acme Careers"), ("hr@acme.example", "")]
+    assert got.subject == "Réponse : entretien"
+    assert got.date == datetime(2026, 11, 10, 21, 30, tzinfo=UTC)
+    assert (got.message_id, got.in_reply_to) == ("<a1@acme.example>", "<thanks-1@home.example>")
+    assert got.references == ("<start@acme.example>", "<thanks-1@home.example>")
+    assert dict(got.headers) == {
+        "list-unsubscribe": "<mailto:unsub@acme.example>, <https://acme.example/u>",
+        "feedback-id": "123:campaign:acme", "x-autogenerated": "Reply"}
+    assert got.content_type == 'multipart/report; report-type=delivery-status; boundary="b1"'
+
+
+def test_headers_match_the_email_packages_own_reading(maildir_root: Path) -> None:
+    """The fast path (raw values) against email.policy.default's header objects."""
+    box = MaildirMailbox("home", maildir_root)
+    (maildir_root / "new" / "1.tricky.host").write_bytes(TRICKY_HEADERS)
+    for msg in (mail(), mail(sender='"Doe, \\"JJ\\" Jane" <jj@acme.example>'),
+                mail(subject="x" * 200,
+                     References=" ".join(f"<ref{i}@acme.example>" for i in range(12)))):
+        deliver_to(maildir_root, msg)
+    for got in box.messages_since(None, not_before()).messages:
+        [path] = [p for p in maildir_root.glob("new/*") if p.name.startswith(got.id)]
+        ref = email.message_from_bytes(_read_header_block(path), policy=email.policy.default)
+        expected_from = ref["From"].addresses[0]
+        assert got.sender is not None
+        assert (got.sender.email, got.sender.name) == (expected_from.addr_spec.lower(),
+                                                       expected_from.display_name)
+        assert [a.email for a in got.to] == [a.addr_spec.lower() for h in ref.get_all("To")
+                                             for a in h.addresses]
+        assert got.subject == str(ref["Subject"])
+        assert got.message_id == str(ref["Message-ID"]).strip()
