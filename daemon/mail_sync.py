@@ -194,6 +194,8 @@ class MailSync:
             if verdict.kind is Kind.AUTOMATIC and verdict.back_on is not None:
                 self._away(msg, w, verdict.back_on)
             if not verdict.is_answer:
+                log.debug("message %s: no answer to interview %s: %s", msg.id, iv.id,
+                          verdict.reason)
                 continue
             waiting.remove(w)
             sender = msg.sender.email if msg.sender else "unknown sender"
