@@ -12,6 +12,8 @@ import json
 import logging
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -75,19 +77,18 @@ class LocalCalendar(CalendarSource):
         return None if event is None or event.cancelled else event
 
     def _stat(self) -> os.stat_result:
-        try:
+        with self._file_errors():
             return self.path.stat()
-        except FileNotFoundError:
-            raise ProviderUnavailable(self.account,
-                                      f"calendar file not found: {self.path}") from None
-        except OSError as exc:
-            raise ProviderUnavailable(
-                self.account, f"cannot read calendar {self.path}: {exc.strerror or exc}"
-            ) from None
 
     def _read(self) -> bytes:
-        try:
+        with self._file_errors():
             return self.path.read_bytes()
+
+    @contextmanager
+    def _file_errors(self) -> Iterator[None]:
+        """The file's OSErrors as the project's own error, naming the file."""
+        try:
+            yield
         except FileNotFoundError:
             raise ProviderUnavailable(self.account,
                                       f"calendar file not found: {self.path}") from None
