@@ -8,8 +8,12 @@ cycle after one new message and a cycle that writes a draft, counting the
 fake's request log per API method. Part 2 re-lists a large account from
 scratch through the provider (what a first cycle or a lost checkpoint would
 cost at ``--events`` events in the window and ``--messages`` messages in the
-lookback). Gmail quota units per method are Google's published figures; the
-Calendar API counts requests. Prints markdown for docs/benchmarks.md.
+lookback). Part 3 calls the provider as the engine does for answers (issue 8):
+with an interest, idle reads, an answer archived or filed under a label before
+the next cycle, a message that is no candidate, the final search and an event
+looked up by id; the idle cycle before issue 8 is printed beside it. Gmail quota
+units per method are Google's published figures; the Calendar API counts
+requests. Prints markdown for docs/benchmarks.md.
 
 It needs the test fakes, so run it from a checkout (the project root is put on
 sys.path). Nothing leaves the machine: the fake serves on 127.0.0.1.
@@ -36,7 +40,11 @@ POLL = timedelta(minutes=5)  # the default [daemon] poll_interval
 
 # Gmail quota units per method (developers.google.com/gmail/api/reference/quota).
 GMAIL_UNITS = {"getProfile": 1, "history.list": 2, "messages.list": 5, "messages.get": 5,
-               "drafts.list": 5, "drafts.get": 5, "drafts.create": 10}
+               "labels.list": 1, "threads.get": 10, "drafts.list": 5, "drafts.get": 5,
+               "drafts.create": 10}
+# The idle cycle before issue 8 (commit 1bd36b8, docs/benchmarks.md of 2026-11-25): one
+# events.list with the sync token and one history.list.
+IDLE_BEFORE = {"requests": 2, "units": 2}
 # Per user: 15,000 units per minute (250 per second, moving average); per project:
 # 1,200,000 units per minute. Calendar: 600 requests per minute per user, 10,000 per
 # minute per project.
@@ -48,10 +56,11 @@ CALENDAR_USER_PER_MINUTE = 600
 def method_of(method: str, path: str) -> str:
     """The API method a request of the fake's log was (Google's names)."""
     if path.startswith("/calendar/"):
-        return "events.list"
+        return "events.get" if path.rstrip("/").split("/")[-1] != "events" else "events.list"
     rest = path.split("/users/me/", 1)[-1]
     head, _, item = rest.partition("/")
-    name = {"profile": "getProfile", "history": "history.list"}.get(head)
+    name = {"profile": "getProfile", "history": "history.list", "labels": "labels.list",
+            "threads": "threads.get"}.get(head)
     if name:
         return name
     if head in ("messages", "drafts"):
@@ -162,8 +171,65 @@ def engine_cycles(fake: Any, folder: Path) -> dict[str, Any]:
     return results
 
 
+def answers(fake: Any) -> dict[str, Any]:
+    """Part 3: the provider as the engine uses it for answers (issue 8), with an interest:
+    idle cycles, an answer archived before the next cycle, one filed under a user label, a
+    message that is no candidate, the final search, and an event looked up by id."""
+    from providers.base import Interest
+    from providers.gmail import Gmail
+    from providers.google import GoogleCalendar
+    from providers.google_api import GoogleApi
+
+    now = datetime.now(UTC)
+    fill(fake, events=50, messages=200, now=now)
+    fake.put_event("primary", event("iv9", "Interview: Platform Engineer",
+                                    now + timedelta(days=90)))  # beyond the window
+    api = GoogleApi(ACCOUNT, fake.url)
+    gmail, calendar = Gmail(api), GoogleCalendar(api)
+    interest = Interest(domains=frozenset({"acme.example"}),
+                        addresses=frozenset({"dana@acme.example"}))
+    results: dict[str, Any] = {}
+
+    def measure(name: str, action: Any) -> Any:
+        before = len(fake.api_requests)
+        value = action()
+        counts = tally(fake.api_requests[before:])
+        results[name] = {"requests": sum(counts.values()), "units": units(counts),
+                         "methods": dict(counts)}
+        return value
+
+    checkpoint = measure("first", lambda: gmail.messages_since(
+        None, now - timedelta(days=16), interest)).checkpoint
+    for n in range(5):
+        checkpoint = measure(f"idle{n}", lambda c=checkpoint: gmail.messages_since(
+            c, now - timedelta(days=16), interest)).checkpoint
+    results["idle"] = max((results[f"idle{n}"] for n in range(5)),
+                          key=lambda r: r["units"])
+    answer = fake.deliver(message(30_000, now, "dana@acme.example"))
+    fake.archive(answer)
+    checkpoint = measure("archived_answer", lambda: gmail.messages_since(
+        checkpoint, now - timedelta(days=16), interest)).checkpoint
+    label = fake.add_label("Jobs/Acme")
+    fake.deliver(message(30_001, now, "sam@acme.example"), [label])
+    checkpoint = measure("labelled_answer", lambda: gmail.messages_since(
+        checkpoint, now - timedelta(days=16), interest)).checkpoint
+    fake.deliver(message(30_002, now))
+    measure("other_message", lambda: gmail.messages_since(
+        checkpoint, now - timedelta(days=16), interest))
+    thread = fake.messages[answer]["threadId"]
+    found = measure("search", lambda: gmail.search_answers(
+        now - timedelta(days=7), Interest(domains=interest.domains,
+                                          addresses=interest.addresses,
+                                          threads=frozenset({thread}))))
+    results["search"]["found"] = len(found)
+    measure("lookup", lambda: calendar.lookup("iv9", UTC))
+    api.close()
+    return results
+
+
 def relist(fake: Any, events: int, messages: int) -> dict[str, Any]:
     """Part 2: reading a large account from scratch through the provider."""
+    from providers.base import Interest
     from providers.gmail import Gmail
     from providers.google import GoogleCalendar
     from providers.google_api import GoogleApi
@@ -182,13 +248,33 @@ def relist(fake: Any, events: int, messages: int) -> dict[str, Any]:
                           "seconds": time.perf_counter() - t}
     before = len(fake.api_requests)
     t = time.perf_counter()
-    batch = Gmail(api).messages_since(None, now - timedelta(days=16))
+    # An interest that matches nothing: headers only, as for mail that cannot be an answer.
+    batch = Gmail(api).messages_since(None, now - timedelta(days=16), Interest())
     counts = tally(fake.api_requests[before:])
     result["gmail"] = {"messages": len(batch.messages), "requests": sum(counts.values()),
                        "units": units(counts), "methods": dict(counts),
                        "seconds": time.perf_counter() - t}
     api.close()
     return result
+
+
+def report_answers(found: dict[str, Any]) -> str:
+    lines = [
+        "| Provider call (with an interest) | Requests | Gmail units | Methods |",
+        "| --- | ---: | ---: | --- |",
+        f"| Idle cycle before issue 8 (events.list 1, history.list 1) | "
+        f"{IDLE_BEFORE['requests']} | {IDLE_BEFORE['units']} | - |",
+    ]
+    for key, label in (("idle", "Idle mail read now (worst of 5)"),
+                       ("archived_answer", "An answer archived before the next cycle"),
+                       ("labelled_answer", "An answer filed under a new user label"),
+                       ("other_message", "A message that is no candidate"),
+                       ("search", "The final search (query + 1 thread)"),
+                       ("lookup", "events.get of an event beyond the window")):
+        row = found[key]
+        lines.append(f"| {label} | {row['requests']} | {row['units']} | "
+                     f"{describe(Counter(row['methods']))} |")
+    return "\n".join(lines)
 
 
 def report(cycles: dict[str, Any], big: dict[str, Any], events: int, messages: int) -> str:
@@ -253,6 +339,13 @@ def main(argv: list[str] | None = None) -> int:
             cycles = engine_cycles(small, folder)
         finally:
             small.stop()
+        third = FakeGoogle(seed=3, email=ME)
+        third.start()
+        try:
+            store_credentials(third)
+            found = answers(third)
+        finally:
+            third.stop()
         large = FakeGoogle(seed=2, email=ME)
         large.start()
         try:
@@ -260,12 +353,15 @@ def main(argv: list[str] | None = None) -> int:
             big = relist(large, args.events, args.messages)
         finally:
             large.stop()
-        for fake in (small, large):
+        for fake in (small, third, large):
             if fake.send_attempts or fake.errors:
                 raise SystemExit(f"unexpected: {fake.send_attempts} {fake.errors}")
     print(report(cycles, big, args.events, args.messages))
+    print()
+    print(report_answers(found))
     if args.json:
-        args.json.write_text(json.dumps({"cycles": cycles, "relist": big}, indent=1))
+        args.json.write_text(json.dumps({"cycles": cycles, "relist": big, "answers": found},
+                                        indent=1))
     return 0
 
 

@@ -7,6 +7,9 @@ What it measures (each against a fresh tests/fakes/graph_server.py on 127.0.0.1)
 1. A typical account (60 events in the window, 10 of them interviews; 400 messages in
    Inbox and Sent Items): requests of the first cycle, of idle cycles, and of a cycle
    after one new message, through ``Engine.cycle`` with the provider as configured.
+   Then the provider alone, as the engine calls it for answers (issue 8): idle reads
+   (beside the idle cycle before issue 8), an answer archived or filed by a rule before
+   the next cycle, a message that is no candidate, the final search, a lookup by id.
 2. Requests per day at the default 5-minute poll, against Outlook's limit of 10,000
    requests per 10 minutes per mailbox.
 3. A full re-list: the calendar read from scratch with ``--events`` events in the
@@ -19,6 +22,7 @@ Prints a markdown table (docs/benchmarks.md keeps the figures).
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import statistics
 import sys
@@ -36,6 +40,7 @@ sys.path.insert(0, str(HERE.parent))
 from daemon.config import AccountConfig, Config, parse_config  # noqa: E402
 from daemon.engine import HORIZON, Engine, lookback  # noqa: E402
 from daemon.state import Store  # noqa: E402
+from providers.base import Interest  # noqa: E402
 from providers.microsoft import EVENTS_PAGE, open_account  # noqa: E402
 from providers.outlook import MESSAGES_PAGE  # noqa: E402
 from providers.retry import Retry  # noqa: E402
@@ -96,10 +101,16 @@ def add_events(fake: FakeGraph, count: int, now: datetime, start: datetime, end:
         fake.put_event(event)
 
 
+def _same(moment: datetime) -> datetime:
+    return moment
+
+
 def add_messages(fake: FakeGraph, count: int, now: datetime, days: float,
                  sent_share: float = 0.25) -> None:
+    clock = fake.now
     for n in range(count):
         when = now - timedelta(seconds=days * 86400 * (n + 1) / (count + 1))
+        fake.now = functools.partial(_same, when)  # stored (and last modified) on arrival
         sent = n % round(1 / sent_share) == 0 if sent_share else False
         who = {"emailAddress": {"address": f"person{n % 97}@news.example", "name": "News"}}
         me = {"emailAddress": {"address": ME, "name": "Alex Rivera"}}
@@ -113,21 +124,31 @@ def add_messages(fake: FakeGraph, count: int, now: datetime, days: float,
             "internetMessageHeaders": [{"name": "Message-ID",
                                         "value": f"<bench-{n}@news.example>"}],
         }, "sentitems" if sent else "inbox")
+    fake.now = clock
 
 
-def kind_of(path: str) -> str:
+# The idle cycle before issue 8 (commit 1bd36b8, measured again from that commit): the
+# calendar delta and one message delta each for Inbox and Sent Items.
+IDLE_BEFORE = 3
+
+
+def kind_of(method: str, path: str, query: dict[str, list[str]]) -> str:
     if "/calendarView/" in path:
         return "calendar delta"
-    if "/mailFolders/inbox/" in path:
-        return "inbox delta"
-    if "/mailFolders/sentitems/messages/delta" in path:
-        return "sent delta"
+    if "/me/events/" in path:
+        return "event by id"
     if path.endswith("/createReply"):
         return "createReply"
-    if "/mailFolders/" in path:
+    if "/mailFolders/" in path and path.endswith("/messages"):
         return "marker $filter"
+    if "/mailFolders/" in path:
+        return "folder"
     if path.endswith("/me/messages"):
-        return "draft create"
+        if method == "POST":
+            return "draft create"
+        return "message search" if "$search" in query else "message list"
+    if "/me/messages/" in path:
+        return "candidate body" if query.get("$select") == ["body"] else "message"
     return "other"
 
 
@@ -136,8 +157,66 @@ def counted(fake: FakeGraph, action: Callable[[], Any]) -> tuple[Counter[str], f
     started = time.perf_counter()
     action()
     seconds = time.perf_counter() - started
-    made = Counter(f"{r.method} {kind_of(r.path)}" for r in fake.api_requests[before:])
+    made = Counter(f"{r.method} {kind_of(r.method, r.path, r.query)}"
+                   for r in fake.api_requests[before:])
     return made, seconds
+
+
+def answers() -> dict[str, Any]:
+    """The provider as the engine uses it for answers (issue 8), with an interest: idle
+    reads, an answer archived before the next cycle, one filed by a rule into a user
+    folder, a message that is no candidate, the final search and an event looked up."""
+    results: dict[str, Any] = {}
+    fake = FakeGraph(seed=3, email=ME)
+    fake.start()
+    now = datetime.now(UTC)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            config = make_config(Path(tmp), fake)
+            add_messages(fake, 400, now, days=30)
+            for n in range(8):
+                fake.add_folder(f"Project {n}")  # folders cost nothing while idle
+            account = open_work(fake, config)
+            interest = Interest(domains=frozenset({"acme.example"}))
+            box = account.mailbox
+            since = now - lookback(config)
+            state: dict[str, Any] = {}
+
+            def read(name: str) -> None:
+                made, _ = counted(fake, lambda: state.update(
+                    batch=box.messages_since(state.get("checkpoint"), since, interest)))
+                state["checkpoint"] = state["batch"].checkpoint
+                results[name] = made
+
+            read("first")
+            for n in range(5):
+                read(f"idle{n}")
+            results["idle"] = max((results[f"idle{n}"] for n in range(5)),
+                                  key=lambda c: sum(c.values()))
+
+            def acme(n: int) -> dict[str, Any]:
+                return {"subject": f"Re: Interview {n}",
+                        "from": {"emailAddress": {"address": "sam@acme.example"}},
+                        "toRecipients": [{"emailAddress": {"address": ME}}],
+                        "body": {"contentType": "text", "content": "Thanks, next steps."}}
+
+            answer = fake.deliver(acme(1), "inbox")
+            fake.file_as_user(answer, "archive")
+            read("archived_answer")
+            fake.deliver(acme(2), fake.add_folder("Jobs"))
+            read("filed_answer")
+            add_messages(fake, 1, now, days=0.01)
+            read("other_message")
+            results["search"], _ = counted(fake, lambda: box.search_answers(
+                now - timedelta(days=7), interest))
+            fake.put_event({"id": "iv9", "subject": "Interview",
+                            "start": _at(now + timedelta(days=90)),
+                            "end": _at(now + timedelta(days=90, hours=1))})
+            results["lookup"], _ = counted(fake, lambda: account.calendar.lookup("iv9", UTC))
+            account.close()
+    finally:
+        fake.stop()
+    return results
 
 
 def make_config(folder: Path, fake: FakeGraph) -> Config:
@@ -208,11 +287,12 @@ def relist(events: int, messages: int) -> dict[str, Any]:
             made, seconds = counted(fake, lambda: account.calendar.changes(None, start, end, UTC))
             results["events"] = (events, sum(made.values()), seconds)
             add_messages(fake, messages, now, days=365)
+            # An interest that matches nothing: headers only, as for mail that is no answer.
             made, seconds = counted(fake, lambda: account.mailbox.messages_since(
-                None, now - lookback(config)))
+                None, now - lookback(config), Interest()))
             results["messages_bounded"] = (messages, sum(made.values()), seconds)
             made, seconds = counted(fake, lambda: account.mailbox.messages_since(
-                None, now - timedelta(days=400)))
+                None, now - timedelta(days=400), Interest()))
             results["messages_all"] = (messages, sum(made.values()), seconds)
             account.close()
         finally:
@@ -228,6 +308,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     per_cycle = cycles(args.idle)
+    found = answers()
     full = relist(args.events, args.messages)
     idle = per_cycle["idle_median"]
     per_day = idle * (timedelta(days=1) / POLL)
@@ -250,10 +331,23 @@ def main() -> None:
         count, requests, seconds = full[key]
         print(f"| {count:,} {label} | {requests} ({seconds:.1f} s against the fake) |")
     print(f"\nPage sizes asked for: events {EVENTS_PAGE}, messages {MESSAGES_PAGE}.")
+    print("\n| Provider call (with an interest) | Requests | Kinds |\n| --- | ---: | --- |")
+    print(f"| Idle cycle before issue 8 (calendar delta, Inbox and Sent Items deltas) | "
+          f"{IDLE_BEFORE} | - |")
+    for key, label in (("idle", "Idle mail read now (worst of 5; 15 folders)"),
+                       ("archived_answer", "An answer archived before the next cycle"),
+                       ("filed_answer", "An answer filed by a rule into a new folder"),
+                       ("other_message", "A message that is no candidate"),
+                       ("search", "The final search"),
+                       ("lookup", "An event looked up by id")):
+        made = found[key]
+        kinds = ", ".join(f"{k} {v}" for k, v in sorted(made.items()))
+        print(f"| {label} | {sum(made.values())} | {kinds} |")
     print("First cycle by kind:", dict(per_cycle["first"]))
     if args.json:
         args.json.write_text(json.dumps({"cycles": {k: (dict(v) if isinstance(v, Counter)
                                                         else v) for k, v in per_cycle.items()},
+                                         "answers": {k: dict(v) for k, v in found.items()},
                                          "relist": full}, indent=1, default=str))
 
 

@@ -20,6 +20,12 @@ recurring instance's id already names its original start. Events whose
 birthdays, events from Gmail) are ignored. A colour and the private extended
 property ``interview-followup=interview`` become tags the [detect] categories
 can name ("Tomato", "Interview").
+
+An event that a sync reports changed but now lies outside the window (postponed by
+two months) is reported as removed, as Graph's delta does: the engine then asks
+:meth:`GoogleCalendar.lookup` (``events.get``, in each calendar) where it went
+before it counts the interview as cancelled (rule 8). ``events.get`` answers a
+deleted event with ``status: cancelled`` (or 404/410 once it is purged): None.
 """
 
 from __future__ import annotations
@@ -36,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .base import Account, Attendee, CalendarChanges, CalendarSource, Event, Response
+from .errors import ProviderUnavailable
 from .gmail import Gmail
 from .google_api import GoogleApi
 from .retry import ExpectedStatus, Retry
@@ -130,6 +137,8 @@ class GoogleCalendar(CalendarSource):
                     event = self._event(calendar_id, item, default_tz, problems)
                     if event is not None and _overlaps(event, start, end):
                         events.setdefault(event.uid, event)
+                    elif event is not None:
+                        removed.add(event.uid)  # moved out of the window: looked up (rule 8)
                 token = page.get("nextSyncToken", token)
             tokens[calendar_id] = token
         new = _calendar_checkpoint(end, tokens)
@@ -139,6 +148,30 @@ class GoogleCalendar(CalendarSource):
                                    complete=False, unchanged=True)
         return CalendarChanges(events=tuple(events.values()), removed=tuple(sorted(removed)),
                                checkpoint=new, complete=False, problems=tuple(problems))
+
+    def lookup(self, uid: str, default_tz: tzinfo) -> Event | None:
+        """``events.get`` in each calendar: the event at its current time, None when it was
+        deleted or cancelled (or is no longer an event the rules read)."""
+        try:
+            events = self.api.calendar().events()
+            for calendar_id in self.calendars:
+                def get(cal: str = calendar_id) -> Any:
+                    return events.get(calendarId=cal, eventId=uid).execute()
+
+                try:
+                    item = self.api.call("events.get", get, expect=(404, 410))
+                except ExpectedStatus:
+                    continue  # not in this calendar (or purged)
+                if item.get("status") == "cancelled":
+                    return None
+                problems: list[str] = []
+                event = self._event(calendar_id, item, default_tz, problems)
+                if problems:
+                    raise ProviderUnavailable(self.api.account, problems[0])
+                return event
+            return None
+        finally:
+            self.api.save()
 
     def _event(self, calendar_id: str, item: dict[str, Any], default_tz: tzinfo,
                problems: list[str]) -> Event | None:

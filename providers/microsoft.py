@@ -17,7 +17,12 @@ outlook.timezone="UTC"``) and descriptions as text. Outlook categories are the
 event's categories; an attendee of type ``resource`` is a room; the user's own
 answer (``responseStatus``) is an attendee marked ``is_self``.
 
-The mailbox half (Inbox, Sent Items, drafts) is :mod:`providers.outlook`.
+An event that leaves the window (deleted, or postponed by two months) comes as
+``@removed``; :meth:`GraphCalendar.lookup` (``GET /me/events/{id}``) tells the two
+apart before the engine counts the interview as cancelled (rule 8).
+
+The mailbox half (every folder but Drafts, Deleted Items, Junk Email and Outbox;
+drafts) is :mod:`providers.outlook`.
 """
 
 from __future__ import annotations
@@ -29,8 +34,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from .base import Account, Attendee, CalendarChanges, CalendarSource, Event, Response
+from .errors import ProviderUnavailable
 from .graph_http import (
     DeltaExpired,
     GraphHttp,
@@ -41,7 +48,7 @@ from .graph_http import (
     load_state,
 )
 from .outlook import OutlookMailbox
-from .retry import Retry
+from .retry import ExpectedStatus, Retry
 
 if TYPE_CHECKING:
     from daemon.config import AccountConfig, Config
@@ -139,6 +146,26 @@ class GraphCalendar(CalendarSource):
                                checkpoint=dump_state("calendar", window=list(window),
                                                      link=new_link),
                                complete=False, problems=tuple(problems))
+
+    def lookup(self, uid: str, default_tz: tzinfo) -> Event | None:
+        """``GET /me/events/{id}``: the event at its current time, wherever that is. The
+        calendar view's delta reports an event moved out of the window as ``@removed``, just
+        like a deletion (rule 8); this tells them apart. None when it is gone (404) or
+        cancelled."""
+        try:
+            item = self.http.request(
+                "events.get", "GET", self.http.url(f"me/events/{quote(uid, safe='')}"),
+                headers={"Prefer": 'outlook.timezone="UTC", outlook.body-content-type="text"'},
+                expect=(404,))
+        except ExpectedStatus:
+            return None
+        if item.get("isCancelled"):
+            return None
+        problems: list[str] = []
+        event = self._event(item, problems)
+        if problems:
+            raise ProviderUnavailable(self.http.account, problems[0])
+        return event
 
     def _event(self, item: dict[str, Any], problems: list[str]) -> Event | None:
         if item.get("type") == "seriesMaster":

@@ -522,3 +522,68 @@ def test_fault_rate_is_seeded_and_spares_the_token_endpoint(fake: FakeGoogle) ->
         service(fake, "gmail", creds).users().getProfile(userId="me").execute()
     with pytest.raises(ValueError):
         fake.inject("418")
+
+
+# -- labels, history of label changes, full bodies (issue 8) ------------------------------
+def _raw(subject: str, *, attachment: bool = False) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = "Dana <dana@acme.example>"
+    msg["To"] = "me@example.com"
+    msg["Subject"] = subject
+    msg.set_content("Plain words.\n")
+    msg.add_alternative("<p>HTML words.</p>", subtype="html")
+    if attachment:
+        msg.add_attachment(b"%PDF-1.4", maintype="application", subtype="pdf",
+                           filename="cv.pdf")
+    return msg.as_bytes()
+
+
+def test_user_labels_and_label_history(fake: FakeGoogle) -> None:
+    gmail = service(fake, "gmail")
+    jobs = fake.add_label("Jobs/Acme")
+    assert fake.add_label("Jobs/Acme") == jobs
+    labels = gmail.users().labels().list(userId="me").execute()["labels"]
+    assert {"id": jobs, "name": "Jobs/Acme"}.items() <= next(
+        label for label in labels if label["id"] == jobs).items()
+    assert {label["type"] for label in labels if label["id"] == "INBOX"} == {"system"}
+    start = gmail.users().getProfile(userId="me").execute()["historyId"]
+    mid = fake.deliver(_raw("answer"), ["INBOX", "UNREAD"])
+    fake.archive(mid)
+    fake.modify_labels(mid, add=[jobs])
+    history = gmail.users().history().list(
+        userId="me", startHistoryId=start,
+        historyTypes=["messageAdded", "labelAdded", "labelRemoved"]).execute()["history"]
+    kinds = [next(k for k in record if k.startswith(("messages", "labels")) and
+                  k != "messages") for record in history]
+    assert kinds == ["messagesAdded", "labelsRemoved", "labelsAdded"]
+    removed = history[1]["labelsRemoved"][0]
+    assert removed["labelIds"] == ["INBOX"] and removed["message"]["labelIds"] == ["UNREAD"]
+    assert history[2]["labelsAdded"][0]["message"]["labelIds"] == ["UNREAD", jobs]
+    only_added = gmail.users().history().list(
+        userId="me", startHistoryId=start, historyTypes=["messageAdded"]).execute()
+    assert len(only_added["history"]) == 1
+
+
+def test_full_format_leaves_attachments_out(fake: FakeGoogle) -> None:
+    gmail = service(fake, "gmail")
+    mid = fake.deliver(_raw("with cv", attachment=True))
+    full = gmail.users().messages().get(userId="me", id=mid, format="full").execute()
+    parts = full["payload"]["parts"]
+    text = parts[0]["parts"][0]
+    assert base64.urlsafe_b64decode(text["body"]["data"]).decode() == "Plain words.\n"
+    attached = parts[1]
+    assert attached["filename"] == "cv.pdf"
+    assert "data" not in attached["body"] and attached["body"]["attachmentId"]
+
+
+def test_search_with_groups_epoch_after_and_negated_folders(fake: FakeGoogle) -> None:
+    gmail = service(fake, "gmail")
+    fake.deliver(_raw("old"), ["INBOX"], internal_date=NOW - timedelta(days=10))
+    new = fake.deliver(_raw("new"), [], internal_date=NOW - timedelta(days=1))
+    fake.deliver(_raw("spam"), ["SPAM"], internal_date=NOW - timedelta(days=1))
+    fake.add_draft(_raw("draft"))
+    since = int((NOW - timedelta(days=3)).timestamp())
+    q = (f"after:{since} -in:drafts -in:spam -in:trash "
+         "{from:nobody@else.example from:acme.example to:acme.example}")
+    found = gmail.users().messages().list(userId="me", q=q).execute()
+    assert [m["id"] for m in found["messages"]] == [new]

@@ -506,3 +506,90 @@ def test_concurrency_is_counted_and_can_be_limited(fake: FakeGraph,
     assert 429 in statuses and 200 in statuses
     throttled = [r for r in fake.api_requests if r.status == 429]
     assert throttled and all(r.fault is None for r in throttled)
+
+
+# -- folders, lists and search (issue 8) -------------------------------------------------
+def test_folders_have_outlook_names_and_parents(fake: FakeGraph, http: requests.Session,
+                                                ) -> None:
+    acme = fake.add_folder("Acme", parent="inbox")
+    root = http.get(fake.url + "v1.0/me/mailFolders/msgfolderroot").json()
+    inbox = http.get(fake.url + "v1.0/me/mailFolders/inbox",
+                     params={"$select": "displayName,parentFolderId"}).json()
+    assert set(inbox) == {"id", "displayName", "parentFolderId"}  # $select, and the id
+    assert (inbox["displayName"], inbox["parentFolderId"]) == ("Inbox", root["id"])
+    child = http.get(fake.url + f"v1.0/me/mailFolders/{acme}").json()
+    assert (child["displayName"], child["parentFolderId"]) == ("Acme", inbox["id"])
+    junk = http.get(fake.url + "v1.0/me/mailFolders/junkemail").json()
+    assert junk["displayName"] == "Junk Email"
+    assert http.get(fake.url + "v1.0/me/mailFolders/nope").status_code == 404
+    bad = http.get(fake.url + "v1.0/me/mailFolders/inbox", params={"$select": "colour"})
+    assert bad.status_code == 400
+
+
+def test_a_move_by_the_user_keeps_the_id_and_stamps_the_message(fake: FakeGraph,
+                                                               http: requests.Session) -> None:
+    mid = fake.deliver(message("answer"))
+    before = fake.messages[mid]
+    fake.file_as_user(mid, "archive")
+    after = fake.messages[mid]
+    assert fake.folder_of(mid) == "archive"
+    assert after["parentFolderId"] == fake.folder_id("archive") != before["parentFolderId"]
+    assert after["changeKey"] != before["changeKey"]
+    assert after["receivedDateTime"] == before["receivedDateTime"]
+    assert fake.non_draft_changes == []  # the user's doing, not an API call
+
+
+def test_message_list_filter_orderby_rule(fake: FakeGraph, http: requests.Session) -> None:
+    fake.deliver(message("one"))
+    url = fake.url + "v1.0/me/messages"
+    ok = http.get(url, params={"$filter": "lastModifiedDateTime ge 2020-01-01T00:00:00Z",
+                               "$orderby": "lastModifiedDateTime desc"})
+    assert ok.status_code == 200 and [m["subject"] for m in ok.json()["value"]] == ["one"]
+    bad = http.get(url, params={"$filter": "receivedDateTime ge 2020-01-01T00:00:00Z",
+                                "$orderby": "lastModifiedDateTime desc"})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "InefficientFilter"
+
+
+def test_search_is_kql_over_every_folder_and_never_with_filter(fake: FakeGraph,
+                                                               http: requests.Session) -> None:
+    fake.deliver(message("from acme"))
+    fake.deliver(message("archived", **{"from": {"emailAddress": {
+        "name": "Sam", "address": "sam@careers.acme.example"}}}), "archive")
+    fake.deliver(message("other", **{"from": {"emailAddress": {
+        "name": "Pat", "address": "pat@globex.example"}}}))
+    fake.deliver(message("to them", **{"from": {"emailAddress": {
+        "address": "alex@home.example"}}, "toRecipients": [{"emailAddress": {
+            "address": "jo@acme.example"}}]}), "sentitems")
+    url = fake.url + "v1.0/me/messages"
+
+    def subjects(query: str) -> set[str]:
+        answer = http.get(url, params={"$search": query})
+        assert answer.status_code == 200, answer.text
+        return {m["subject"] for m in answer.json()["value"]}
+
+    assert subjects('"participants:acme.example"') == {"from acme", "archived", "to them"}
+    assert subjects('"from:acme.example"') == {"from acme", "archived"}
+    assert subjects('"from:pat@globex.example OR to:jo@acme.example"') == {"other", "to them"}
+    assert subjects('"participants:acme.example AND NOT subject:archived"') == {
+        "from acme", "to them"}
+    assert subjects('"received>=2000-01-01 AND from:sam"') == {"archived"}
+    for extra in ({"$filter": "isRead eq false"}, {"$orderby": "receivedDateTime desc"}):
+        refused = http.get(url, params={"$search": '"from:acme.example"', **extra})
+        assert refused.status_code == 400
+    assert http.get(url, params={"$search": "from:acme.example"}).status_code == 400  # quotes
+
+
+def test_event_moved_out_of_the_window_is_removed_yet_still_served(
+        fake: FakeGraph, http: requests.Session) -> None:
+    ev = fake.put_event(event("Interview", "2026-03-10T10:00:00", "2026-03-10T11:00:00"))
+    first = http.get(fake.url + "v1.0/me/calendarView/delta", params=WINDOW,
+                     headers=UTC_PREFER).json()
+    fake.put_event({**ev, "start": {"dateTime": "2026-05-20T10:00:00", "timeZone": "UTC"},
+                    "end": {"dateTime": "2026-05-20T11:00:00", "timeZone": "UTC"}})
+    second = http.get(first["@odata.deltaLink"], headers=UTC_PREFER).json()
+    assert second["value"] == [{"@odata.type": "#microsoft.graph.event", "id": ev["id"],
+                                "@removed": {"reason": "deleted"}}]
+    got = http.get(fake.url + f"v1.0/me/events/{ev['id']}", headers=UTC_PREFER).json()
+    assert got["start"]["dateTime"].startswith("2026-05-20T10:00:00")
+    fake.remove_event(ev["id"])
+    assert http.get(fake.url + f"v1.0/me/events/{ev['id']}").status_code == 404

@@ -228,7 +228,7 @@ def test_drafts_answers_and_one_status_check_as_a_reply(world: World) -> None:
 def test_twenty_percent_faults_still_end_with_exactly_the_right_drafts(world: World) -> None:
     fake = world.fake
     # The worst cases for certain: drafts made whose answers never arrive ...
-    fake.inject("drop-after", at=[0], paths="/v1.0/me/messages")
+    fake.inject("drop-after", at=[0], paths="/v1.0/me/messages", method="POST")
     fake.inject("drop-after", at=[0], paths="/createReply")
     # ... and 20% of all Graph requests failing, one way or another.
     for fault in ("429", "503", "500", "drop", "drop-after"):

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from email.utils import getaddresses, parsedate_to_datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 
@@ -22,7 +22,15 @@ import providers
 from daemon.config import AccountConfig, Config, parse_config
 from daemon.detect import classify
 from daemon.errors import ConfigError
-from providers.base import Attendee, CalendarSource, Folder, Mailbox, ReplyTo, Response
+from providers.base import (
+    Attendee,
+    CalendarSource,
+    Folder,
+    Interest,
+    Mailbox,
+    ReplyTo,
+    Response,
+)
 from providers.errors import AuthExpired, ProviderUnavailable, RateLimited
 from providers.graph_http import GraphHttp
 from providers.microsoft import GraphCalendar, MicrosoftAccount, open_account
@@ -122,16 +130,29 @@ def graph_message(msg: EmailMessage, *, sent: bool = False) -> dict[str, Any]:
         "receivedDateTime": arrived,
         "sentDateTime": when,
         "internetMessageId": str(msg["Message-ID"]),
-        "body": {"contentType": "text", "content": str(msg.get_content())},
+        "body": _body(msg),
     }
+    if msg["Reply-To"]:
+        result["replyTo"] = [_address(v) for v in str(msg["Reply-To"]).split(",")]
     if sent:
         # Sent by Outlook from our draft: the extended property stays with the message.
         if msg[MARKER_HEADER]:
             result["singleValueExtendedProperties"] = [
                 {"id": MARKER_PROPERTY, "value": str(msg[MARKER_HEADER])}]
     else:
-        result["internetMessageHeaders"] = [{"name": k, "value": str(v)} for k, v in msg.items()]
+        # Outlook gives the headers as received: raw values, unfolded.
+        result["internetMessageHeaders"] = [{"name": k, "value": " ".join(str(v).split())}
+                                            for k, v in msg.raw_items()]
     return result
+
+
+def _body(msg: EmailMessage) -> dict[str, str]:
+    """The body Outlook keeps: the text part, else the HTML one."""
+    part = msg.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return {"contentType": "text", "content": ""}
+    kind = "html" if part.get_content_subtype() == "html" else "text"
+    return {"contentType": kind, "content": str(part.get_content())}
 
 
 _STATUS = {Response.ACCEPTED: "accepted", Response.DECLINED: "declined",
@@ -168,6 +189,11 @@ def graph_event(spec: EventSpec, **extra: Any) -> dict[str, Any]:
 
 # -- the contract ----------------------------------------------------------------------
 class TestOutlookMailboxContract(MailboxContract):
+    supports_answer_fields = True
+    supports_folders = True
+    FOLDERS: ClassVar[dict[str, str]] = {"Archive": "archive", "Junk": "junkemail",
+                                         "Trash": "deleteditems", "Drafts": "drafts"}
+
     @pytest.fixture
     def mailbox(self, account: MicrosoftAccount) -> Mailbox:
         return account.mailbox
@@ -176,12 +202,25 @@ class TestOutlookMailboxContract(MailboxContract):
         assert isinstance(mailbox, OutlookMailbox)
         _fake_of[mailbox.http.root].deliver(graph_message(msg), "inbox")
 
+    def file_into(self, mailbox: Mailbox, msg: EmailMessage, folder: str) -> None:
+        assert isinstance(mailbox, OutlookMailbox)
+        _fake_of[mailbox.http.root].deliver(graph_message(msg), self.FOLDERS[folder])
+
+    def move(self, mailbox: Mailbox, message_id: str, folder: str) -> None:
+        assert isinstance(mailbox, OutlookMailbox)
+        fake = _fake_of[mailbox.http.root]
+        [graph_id] = [k for k, m in fake.messages.items()
+                      if m.get("internetMessageId") == message_id]
+        fake.file_as_user(graph_id, self.FOLDERS[folder])
+
     def record_sent(self, mailbox: Mailbox, msg: EmailMessage) -> None:
         assert isinstance(mailbox, OutlookMailbox)
         _fake_of[mailbox.http.root].deliver(graph_message(msg, sent=True), "sentitems")
 
 
 class TestGraphCalendarContract(CalendarContract):
+    supports_lookup = True
+
     @pytest.fixture
     def calendar(self, account: MicrosoftAccount) -> CalendarSource:
         return account.calendar
@@ -363,29 +402,33 @@ def not_before() -> datetime:
     return datetime.now(UTC) - timedelta(days=1)
 
 
-def test_mail_reads_inbox_and_sent_items_with_select(fake: FakeGraph,
-                                                     account: MicrosoftAccount) -> None:
+def test_mail_is_one_listing_of_every_folder_with_select(fake: FakeGraph,
+                                                         account: MicrosoftAccount) -> None:
     fake.deliver(graph_message(mail(subject="answer")), "inbox")
-    batch = account.mailbox.messages_since(None, not_before())
+    batch = account.mailbox.messages_since(None, not_before(), Interest())
     assert [m.subject for m in batch.messages] == ["answer"]
-    paths = sorted(r.path for r in graph_requests(fake))
-    assert paths == ["/v1.0/me/mailFolders/inbox/messages/delta",
-                     "/v1.0/me/mailFolders/sentitems/messages/delta"]
-    for request in graph_requests(fake):
-        select = request.query["$select"][0].split(",")
-        assert {"from", "conversationId", "internetMessageId"} <= set(select)
-        assert "body" not in select
-        assert request.query["$filter"][0].startswith("receivedDateTime ge ")
+    listings = [r for r in graph_requests(fake) if r.path == "/v1.0/me/messages"]
+    assert len(listings) == 1
+    [request] = listings
+    select = request.query["$select"][0].split(",")
+    assert {"from", "replyTo", "conversationId", "internetMessageId", "parentFolderId",
+            "lastModifiedDateTime"} <= set(select)
+    assert "body" not in select and "bodyPreview" not in select
+    assert request.query["$filter"][0].startswith("receivedDateTime ge ")
+    others = {r.path for r in graph_requests(fake)} - {"/v1.0/me/messages"}
+    assert all(p.startswith("/v1.0/me/mailFolders/") for p in others)  # the folders, once
 
 
-def test_idle_mail_read_is_two_requests(
+def test_idle_mail_read_is_one_request(
         fake: FakeGraph, account: MicrosoftAccount) -> None:
     fake.deliver(graph_message(mail()), "inbox")
     first = account.mailbox.messages_since(None, not_before())
     before = len(graph_requests(fake))
     again = account.mailbox.messages_since(first.checkpoint, not_before())
-    assert again.messages == ()
-    assert len(graph_requests(fake)) == before + 2
+    assert again.messages == () and again.checkpoint == first.checkpoint
+    [request] = graph_requests(fake)[before:]
+    assert request.path == "/v1.0/me/messages"
+    assert request.query["$filter"][0].startswith("lastModifiedDateTime ge ")
 
 
 def test_first_read_is_bounded_by_not_before(fake: FakeGraph, account: MicrosoftAccount) -> None:
@@ -408,13 +451,13 @@ def test_conversation_is_the_thread_and_the_marker_comes_from_the_property(
     assert got.marker == "iv1/thank-you/dana@acme.example"
 
 
-def test_expired_mail_delta_link_reads_again(fake: FakeGraph, account: MicrosoftAccount) -> None:
+def test_an_unusable_mail_checkpoint_reads_the_lookback_again(
+        fake: FakeGraph, account: MicrosoftAccount) -> None:
     fake.deliver(graph_message(mail(subject="one")), "inbox")
-    first = account.mailbox.messages_since(None, not_before())
-    fake.expire_delta_tokens()
-    again = account.mailbox.messages_since(first.checkpoint, not_before())
+    old = json.dumps({"v": 1, "kind": "mail", "inbox": "x", "sent": "y"})  # per-folder deltas
+    again = account.mailbox.messages_since(old, not_before())
     assert [m.subject for m in again.messages] == ["one"]  # returned twice: allowed
-    assert again.checkpoint != first.checkpoint
+    assert json.loads(again.checkpoint or "{}")["kind"] == "messages"
 
 
 # -- drafts -----------------------------------------------------------------------
@@ -572,7 +615,7 @@ def test_a_failed_folder_read_records_nothing(fake: FakeGraph,
                                               account: MicrosoftAccount) -> None:
     first = account.mailbox.messages_since(None, not_before())
     fake.deliver(graph_message(mail(subject="news")), "inbox")
-    fake.inject("503", rate=1.0, paths="/sentitems/")
+    fake.inject("503", rate=1.0, paths="/mailFolders/")
     with pytest.raises(ProviderUnavailable):
         account.mailbox.messages_since(first.checkpoint, not_before())
     fake.clear_faults()

@@ -51,6 +51,8 @@ Behaviour worth knowing when coding against it:
   re-sends a request once by itself when the connection closes without an answer (any
   method), so a single "drop" of a GET is invisible to callers; use two consecutive indexes
   to make one visible.
+- A POST with ``X-HTTP-Method-Override: GET`` and the query as a form body (what the client
+  library sends for a GET whose URL is over 2,048 characters) is that GET.
 - Send endpoints (messages.send, drafts.send, also their upload paths) are recorded in
   ``send_attempts`` and always answer 403.
 """
@@ -297,7 +299,12 @@ def _payload(part: Message, part_id: str) -> dict[str, Any]:
     else:
         data = part.get_payload(decode=True)
         data = data if isinstance(data, bytes) else b""
-        out["body"] = {"size": len(data), "data": _b64url(data)}
+        if part.get_filename() or part.get_content_disposition() == "attachment":
+            # Gmail leaves attachments out of format=full: messages.attachments.get reads them.
+            digest = hashlib.sha1(data).hexdigest()
+            out["body"] = {"size": len(data), "attachmentId": f"ANGjdJ-{digest}"}
+        else:
+            out["body"] = {"size": len(data), "data": _b64url(data)}
     return out
 
 
@@ -417,6 +424,7 @@ class FakeGoogle:
         # Gmail
         self._views: dict[str, _View] = {}
         self._by_rfc_id: dict[str, str] = {}
+        self._labels: dict[str, str] = {}  # user label id ("Label_1") -> name ("Jobs/Acme")
         self._history_id = 1000
         self._history_floor = 1000  # startHistoryId below this answers 404
         self._history: list[dict[str, Any]] = []
@@ -607,6 +615,37 @@ class FakeGoogle:
             self._add_history(added=[rec], deleted=[old])
             return str(rec["id"])
 
+    def add_label(self, name: str) -> str:
+        """A user label (as made in Gmail's settings or by a filter); returns its id."""
+        with self._lock:
+            for label_id, known in self._labels.items():
+                if known == name:
+                    return label_id
+            label_id = f"Label_{len(self._labels) + 1}"
+            self._labels[label_id] = name
+            return label_id
+
+    def modify_labels(self, message_id: str, add: Sequence[str] = (),
+                      remove: Sequence[str] = ()) -> None:
+        """What the user (or a filter) does in Gmail: labels added and removed, each change a
+        history record (``labelsAdded`` / ``labelsRemoved``) as Gmail writes it."""
+        with self._lock:
+            rec = self.messages[message_id]
+            for label in add:
+                if label.startswith("Label_") and label not in self._labels:
+                    raise ValueError(f"no user label {label!r}")
+            gained = [label for label in add if label not in rec["labelIds"]]
+            lost = [label for label in remove if label in rec["labelIds"]]
+            rec["labelIds"] = [label for label in rec["labelIds"] if label not in lost] + gained
+            if gained:
+                self._add_history(labels=("labelsAdded", rec, gained))
+            if lost:
+                self._add_history(labels=("labelsRemoved", rec, lost))
+
+    def archive(self, message_id: str) -> None:
+        """Gmail's "Archive" button: the INBOX label goes, the message stays in All Mail."""
+        self.modify_labels(message_id, remove=["INBOX"])
+
     def expire_history(self) -> None:
         """history.list with a startHistoryId older than the current one answers 404."""
         with self._lock:
@@ -666,13 +705,21 @@ class FakeGoogle:
                 del self._by_rfc_id[rfc_id]
 
     def _add_history(self, *, added: Sequence[dict[str, Any]] = (),
-                     deleted: Sequence[dict[str, Any]] = ()) -> None:
+                     deleted: Sequence[dict[str, Any]] = (),
+                     labels: tuple[str, dict[str, Any], list[str]] | None = None) -> None:
         self._history_id += 1
         hid = str(self._history_id)
+        touched = [*added, *deleted, *([labels[1]] if labels else [])]
         record: dict[str, Any] = {
             "id": hid,
-            "messages": [{"id": m["id"], "threadId": m["threadId"]} for m in [*added, *deleted]],
+            "messages": [{"id": m["id"], "threadId": m["threadId"]} for m in touched],
         }
+        if labels is not None:
+            key, rec, changed = labels
+            record[key] = [{"message": {"id": rec["id"], "threadId": rec["threadId"],
+                                        "labelIds": list(rec["labelIds"])},
+                            "labelIds": list(changed)}]
+            rec["historyId"] = hid
         if added:
             record["messagesAdded"] = [
                 {"message": {"id": m["id"], "threadId": m["threadId"],
@@ -739,6 +786,14 @@ class FakeGoogle:
         split = urlsplit(target)
         path = split.path
         lists = parse_qs(split.query, keep_blank_values=True)
+        if method == "POST" and headers.get("x-http-method-override", "").upper() == "GET":
+            # google-api-python-client turns a GET whose URL is over 2,048 characters (a long
+            # q=) into a POST carrying the query as a form body; Google's APIs accept it.
+            method = "GET"
+            for key, values in parse_qs(body.decode("utf-8", "replace"),
+                                        keep_blank_values=True).items():
+                lists.setdefault(key, []).extend(values)
+            body = b""
         rec = Request(method, path, {k: v[0] for k, v in lists.items()}, lists, body)
         with self._lock:
             self.requests.append(rec)
@@ -1067,6 +1122,7 @@ class FakeGoogle:
             ("GET", "messages"): _GMAIL_READ,
             ("GET", "messages/{id}"): _GMAIL_READ,
             ("GET", "threads/{id}"): _GMAIL_READ,
+            ("GET", "labels"): _GMAIL_READ | {_AUTH + "gmail.labels"},
             ("POST", "drafts"): _DRAFT_WRITE,
             ("GET", "drafts"): _DRAFT_READ,
             ("GET", "drafts/{id}"): _DRAFT_READ,
@@ -1083,6 +1139,8 @@ class FakeGoogle:
             raise _ApiError(403, "Metadata scope does not support 'q' parameter or format FULL/RAW",
                             "forbidden")
         item_id = unquote(rest.partition("/")[2])
+        if route == ("GET", "labels"):
+            return _json_reply(200, {"labels": self._labels_list()})
         if route == ("GET", "profile"):
             return _json_reply(200, {"emailAddress": self.email,
                                      "messagesTotal": len(self.messages),
@@ -1113,6 +1171,15 @@ class FakeGoogle:
         if fmt not in ("full", "metadata", "minimal", "raw"):
             raise _ApiError(400, f"Invalid value for format: {fmt}", "invalidArgument")
         return _json_reply(200, {"id": item_id, "message": self._format(draft["message"], fmt, {})})
+
+    def _labels_list(self) -> list[dict[str, Any]]:
+        system = ["INBOX", "SENT", "DRAFT", "SPAM", "TRASH", "UNREAD", "STARRED", "IMPORTANT",
+                  "CHAT", "CATEGORY_PERSONAL", "CATEGORY_SOCIAL", "CATEGORY_PROMOTIONS",
+                  "CATEGORY_UPDATES", "CATEGORY_FORUMS"]
+        return ([{"id": label, "name": label, "type": "system"} for label in system]
+                + [{"id": label_id, "name": name, "type": "user",
+                    "messageListVisibility": "show", "labelListVisibility": "labelShow"}
+                   for label_id, name in self._labels.items()])
 
     def _message(self, mid: str) -> dict[str, Any]:
         rec = self.messages.get(mid)
@@ -1179,7 +1246,12 @@ class FakeGoogle:
     @staticmethod
     def _history_out(record: dict[str, Any], types: set[str],
                      label: str | None) -> dict[str, Any] | None:
-        keys = {"messageAdded": "messagesAdded", "messageDeleted": "messagesDeleted"}
+        keys = {"messageAdded": "messagesAdded", "messageDeleted": "messagesDeleted",
+                "labelAdded": "labelsAdded", "labelRemoved": "labelsRemoved"}
+        unknown = types - set(keys)
+        if unknown:
+            raise _ApiError(400, f"Invalid value for historyTypes: {sorted(unknown)[0]}",
+                            "invalidArgument")
         wanted = [keys[t] for t in types if t in keys] if types else list(keys.values())
         out: dict[str, Any] = {"id": record["id"]}
         seen: list[dict[str, Any]] = []

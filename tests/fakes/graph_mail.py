@@ -35,6 +35,7 @@ from tests.fakes.graph_protocol import (
     int_param,
     not_found,
     parse_filter,
+    parse_moment,
     preview,
     received_filter,
     received_ok,
@@ -42,6 +43,11 @@ from tests.fakes.graph_protocol import (
 )
 
 FOLDERS = ("inbox", "sentitems", "drafts", "deleteditems", "archive", "junkemail", "outbox")
+ROOT = "msgfolderroot"  # "Top of Information Store": the parent of the folders above
+# Outlook's display names of the well-known folders (English mailbox).
+DISPLAY_NAMES = {"inbox": "Inbox", "sentitems": "Sent Items", "drafts": "Drafts",
+                 "deleteditems": "Deleted Items", "archive": "Archive",
+                 "junkemail": "Junk Email", "outbox": "Outbox", ROOT: "Top of Information Store"}
 _PROP_ID_RE = re.compile(
     r"^(?:String|Integer|Boolean|SystemTime|Binary|Long|Double|Short|Float|Currency|Guid|"
     r"ApplicationTime|CLSID)(?:Array)? (?:\{[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
@@ -67,7 +73,13 @@ class MailStore:
         self._folder_of: dict[str, str] = {}
         self._gone: dict[str, dict[str, Any]] = {}  # deleted messages, for delta rounds
         self._mail_log: list[tuple[int, str, str | None]] = []  # (stamp, id, folder after)
-        self._folder_ids = {name: f"AQMkADAwATM0MDAAMS1{name.upper()}AAAA" for name in FOLDERS}
+        # Folders by key: a well-known name, or (the user's own folders) the folder's id.
+        self._folder_ids = {name: f"AQMkADAwATM0MDAAMS1{name.upper()}AAAA"
+                            for name in (*FOLDERS, ROOT)}
+        self._folder_names = dict(DISPLAY_NAMES)
+        self._folder_parent: dict[str, str | None] = {name: ROOT for name in FOLDERS}
+        self._folder_parent[ROOT] = None
+        self._list_cache: tuple[Any, list[dict[str, Any]]] | None = None
 
     # FakeGraph's: ids, change stamps and delta paging shared with the calendar.
     def _new_id(self, prefix: str) -> str:
@@ -107,12 +119,45 @@ class MailStore:
             return self._folder_of[message_id]
 
     # --- mail --------------------------------------------------------------------------
+    def add_folder(self, name: str, parent: str = ROOT) -> str:
+        """A folder of the user's (``parent``: a well-known name or another folder's key);
+        returns its key, which is also its id."""
+        with self._lock:
+            if parent not in self._folder_parent:
+                raise ValueError(f"unknown parent folder {parent!r}")
+            key = self._new_id("AQMkADAwATM0MDAAMS1USER")
+            self._folder_ids[key] = key
+            self._folder_names[key] = name
+            self._folder_parent[key] = parent
+            return key
+
+    def folder_id(self, folder: str) -> str:
+        """The id Graph shows for a folder key ("inbox" or a user folder's key)."""
+        with self._lock:
+            return self._folder_ids[folder]
+
+    def file_as_user(self, message_id: str, folder: str) -> None:
+        """The user (or an Outlook rule on the server) moves a message to ``folder``: the
+        message keeps its id, receivedDateTime and body; its parentFolderId changes."""
+        with self._lock:
+            if folder not in self._folder_parent or folder == ROOT:
+                raise ValueError(f"unknown folder {folder!r}")
+            self._move(message_id, folder)
+
+    def read_as_user(self, message_id: str) -> None:
+        """The user opens a message in Outlook: isRead, and a new change stamp."""
+        with self._lock:
+            self._messages[message_id]["isRead"] = True
+            self._touch(message_id, self._folder_of[message_id])
+
     def deliver(self, message: dict[str, Any], folder: str = "inbox") -> str:
         """Put a Graph message into a folder (inbox: received mail; sentitems: mail the user
-        sent from elsewhere); Graph's defaults filled in. Returns its id."""
+        sent from elsewhere; a user folder's key: filed there by a server-side rule); Graph's
+        defaults filled in. Returns its id."""
         with self._lock:
-            if folder not in FOLDERS:
-                raise ValueError(f"unknown folder {folder!r}; one of {', '.join(FOLDERS)}")
+            if folder not in self._folder_parent or folder == ROOT:
+                raise ValueError(f"unknown folder {folder!r}; one of {', '.join(FOLDERS)} "
+                                 "or a key from add_folder")
             msg = copy.deepcopy(message)
             now = self.now()
             sent = folder in ("sentitems", "outbox")
@@ -231,8 +276,9 @@ class MailStore:
 
 
     def _folder_name(self, name: str) -> str:
+        """A folder key from a well-known name (any case) or a folder id; 404 otherwise."""
         lowered = name.lower()
-        if lowered in FOLDERS:
+        if lowered in (*FOLDERS, ROOT):
             return lowered
         for key, fid in self._folder_ids.items():
             if fid == name:
@@ -241,8 +287,13 @@ class MailStore:
 
     def _folder_info(self, folder: str) -> dict[str, Any]:
         inside = [m for m, f in self._folder_of.items() if f == folder]
-        return {"id": self._folder_ids[folder], "displayName": folder.title(),
-                "parentFolderId": "AQMkADAwATM0MDAAMS1ROOTAAAA", "childFolderCount": 0,
+        parent = self._folder_parent[folder]
+        return {"id": self._folder_ids[folder], "displayName": self._folder_names[folder],
+                # The root's parent is the mailbox's non-IPM root, which Graph does not serve.
+                "parentFolderId": self._folder_ids[parent] if parent else
+                "AQMkADAwATM0MDAAMS1NONIPMAAAA",
+                "childFolderCount": sum(1 for p in self._folder_parent.values()
+                                        if p == folder),
                 "unreadItemCount": sum(1 for m in inside if not self._messages[m]["isRead"]),
                 "totalItemCount": len(inside), "isHidden": False}
 
@@ -326,23 +377,60 @@ class MailStore:
         return items
 
     def _list_messages(self, ctx: Ctx, folder: str | None) -> Reply:
-        ctx.allow("$select", "$filter", "$top", "$skip", "$orderby", "$expand", "$count")
+        ctx.allow("$select", "$filter", "$top", "$skip", "$orderby", "$expand", "$count",
+                  "$search")
         select = check_select(ctx.one("$select"), MESSAGE_PROPS, "message")
         expand, _ = expand_filter(ctx.one("$expand"))
+        # The pages of one listing share its filtered, sorted list while nothing changes
+        # (a 50,000-message listing would otherwise filter and sort once per page).
+        key = (folder, self._stamp_now(), tuple(sorted(
+            (k, tuple(v)) for k, v in ctx.rec.query.items() if k not in ("$skip", "$top"))))
+        cached = self._list_cache
+        if cached is not None and cached[0] == key:
+            found = cached[1]
+        else:
+            found = self._listed(ctx, folder)
+            self._list_cache = (key, found)
+        return self._list_page(ctx, found, select, expand,
+                               self._page_limit(int_param(ctx, "$top", 0)))
+
+    def _listed(self, ctx: Ctx, folder: str | None) -> list[dict[str, Any]]:
+        """The messages a listing's $filter or $search picks, in its order."""
         found = [m for mid, m in self._messages.items()
                  if folder is None or self._folder_of[mid] == folder]
+        search = ctx.one("$search")
+        if search is not None:
+            # Graph: "$search" cannot be combined with "$filter" or "$orderby" on messages.
+            for option in ("$filter", "$orderby"):
+                if ctx.one(option) is not None:
+                    raise GraphError(400, "ErrorInvalidUrlQuery",
+                                     f"The query parameter '{option}' is not supported with "
+                                     "'$search'.")
+            matches = kql(search)
+            found = [m for m in found if matches(m)]
+        order_text = ctx.one("$orderby")
         if ctx.one("$filter") is not None:
-            pred, _ = parse_filter(str(ctx.one("$filter")))
+            pred, parser = parse_filter(str(ctx.one("$filter")))
             found = [m for m in found if pred(resolver_for(m))]
-        order = (ctx.one("$orderby") or "receivedDateTime desc").split()
+            if order_text:
+                _check_order(order_text, [c.path for c in parser.comparisons])
+        if search is not None:
+            order_text = "sentDateTime desc"  # search results: newest first
+        order = (order_text or "receivedDateTime desc").split()
         key = {p.lower(): p for p in MESSAGE_PROPS}.get(order[0].lower())
         if key is None:
             raise ODataError(f"Could not find a property named '{order[0]}' on type "
                              "'microsoft.graph.message'.")
         descending = len(order) > 1 and order[1].lower() == "desc"
         found.sort(key=lambda m: (str(m.get(key, "")), m["id"]), reverse=descending)
-        top = self._page_limit(int_param(ctx, "$top", 0))
-        skip = int_param(ctx, "$skip", 0)
+        return found
+
+    def _list_page(self, ctx: Ctx, found: list[dict[str, Any]], select: list[str] | None,
+                   expand: Callable[[dict[str, Any]], bool] | None, top: int) -> Reply:
+        skip_text = ctx.one("$skip") or "0"
+        if not skip_text.isdigit():
+            raise GraphError(400, "BadRequest", f"Invalid value '{skip_text}' for $skip.")
+        skip = int(skip_text)  # not capped like $top: a long list pages on
         page = found[skip:skip + top]
         answer: dict[str, Any] = {
             "@odata.context": f"{ctx.root}v1.0/$metadata#users('{self.user_id}')/messages",
@@ -449,6 +537,116 @@ class MailStore:
         else:
             self._move(mid, dest)
         return ctx.ok(self._render_message(self._messages[mid], None, None, ctx.prefer), 201)
+
+def _check_order(order_text: str, filtered: list[str]) -> None:
+    """Graph's rule for $orderby beside $filter on messages: every ordered property appears
+    in the filter, and first, in the same order (else 400 InefficientFilter)."""
+    ordered = [part.split()[0].lower() for part in order_text.split(",") if part.strip()]
+    paths = [p.lower() for p in filtered]
+    if paths[:len(ordered)] != ordered:
+        raise GraphError(400, "InefficientFilter",
+                         "The restriction or sort order is too complex for this operation.")
+
+
+_KQL_TOKEN = re.compile(r'\s*(?:(?P<open>\()|(?P<close>\))|(?P<term>(?:[^\s()"]|"[^"]*")+))')
+_KQL_PEOPLE = {"from": ("from",), "to": ("toRecipients",), "cc": ("ccRecipients",),
+               "bcc": ("bccRecipients",),
+               "participants": ("from", "toRecipients", "ccRecipients", "bccRecipients")}
+
+
+def kql(text: str) -> Callable[[dict[str, Any]], bool]:
+    """Enough of Outlook's KQL for ``$search``: ``"..."`` around the whole query, terms
+    ``from:``, ``to:``, ``cc:``, ``bcc:``, ``participants:`` (an address or part of one, a
+    display name), ``subject:``, ``received>=|>|<=|<|:`` a date, bare words (subject and
+    body), OR, AND (also implicit), NOT and parentheses."""
+    query = text.strip()
+    if len(query) < 2 or not (query.startswith('"') and query.endswith('"')):
+        raise GraphError(400, "BadRequest", "Syntax error: the $search value must be "
+                         "enclosed in double quotes.")
+    tokens = [m.group(m.lastgroup or "") for m in _KQL_TOKEN.finditer(query[1:-1])
+              if m.lastgroup]
+    pos = 0
+
+    def peek() -> str | None:
+        return tokens[pos] if pos < len(tokens) else None
+
+    def either() -> Callable[[dict[str, Any]], bool]:
+        nonlocal pos
+        parts = [both()]
+        while peek() == "OR":
+            pos += 1
+            parts.append(both())
+        return parts[0] if len(parts) == 1 else (lambda m: any(p(m) for p in parts))
+
+    def both() -> Callable[[dict[str, Any]], bool]:
+        nonlocal pos
+        parts = [unary()]
+        while peek() not in (None, "OR", ")"):
+            if peek() == "AND":
+                pos += 1
+            parts.append(unary())
+        return parts[0] if len(parts) == 1 else (lambda m: all(p(m) for p in parts))
+
+    def unary() -> Callable[[dict[str, Any]], bool]:
+        nonlocal pos
+        token = peek()
+        if token is None:
+            raise GraphError(400, "BadRequest", "Syntax error in the $search query.")
+        pos += 1
+        if token == "NOT":
+            inner = unary()
+            return lambda m: not inner(m)
+        if token == "(":
+            inner = either()
+            if peek() != ")":
+                raise GraphError(400, "BadRequest", "Syntax error: unbalanced parentheses.")
+            pos += 1
+            return inner
+        return _kql_term(token)
+
+    result = either()
+    if pos != len(tokens):
+        raise GraphError(400, "BadRequest", "Syntax error in the $search query.")
+    return result
+
+
+def _kql_term(token: str) -> Callable[[dict[str, Any]], bool]:
+    m = re.fullmatch(r"(?P<prop>\w+)(?P<op>>=|<=|:|>|<|=)(?P<value>.+)", token)
+    if m is None:
+        word = token.strip('"').lower()
+        return lambda msg: word in (str(msg.get("subject", "")) + " " + str(
+            (msg.get("body") or {}).get("content", ""))).lower()
+    prop, op, value = m["prop"].lower(), m["op"], m["value"].strip('"').lower()
+    if prop in _KQL_PEOPLE:
+        keys = _KQL_PEOPLE[prop]
+
+        def people(msg: dict[str, Any]) -> bool:
+            for key in keys:
+                found = msg.get(key)
+                for item in found if isinstance(found, list) else [found]:
+                    email = (item or {}).get("emailAddress") or {}
+                    if value in str(email.get("address", "")).lower() or value in str(
+                            email.get("name", "")).lower():
+                        return True
+            return False
+
+        return people
+    if prop == "subject":
+        return lambda msg: value in str(msg.get("subject", "")).lower()
+    if prop == "received":
+        try:
+            day = datetime.fromisoformat(value).date()
+        except ValueError:
+            raise GraphError(400, "BadRequest", f"Invalid date in $search: {value}") from None
+
+        def received(msg: dict[str, Any]) -> bool:
+            got = parse_moment(str(msg["receivedDateTime"])).date()
+            return {">=": got >= day, ">": got > day, "<=": got <= day, "<": got < day,
+                    ":": got == day, "=": got == day}[op]
+
+        return received
+    raise GraphError(400, "BadRequest", f"Unsupported property in $search: {prop}")
+
 
 def _check_recipients(key: str, value: Any) -> None:
     if not isinstance(value, list):

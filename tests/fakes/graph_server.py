@@ -59,6 +59,17 @@ How it behaves, the way Graph does:
   the window in full, and ``{"id", "@removed": {"reason": "deleted"}}`` for events deleted or
   moved out of it. Times come in UTC unless ``Prefer: outlook.timezone`` names a zone; bodies
   in HTML unless ``Prefer: outlook.body-content-type="text"``. It refuses $select/$filter.
+- Folders: the well-known ones (``inbox``, ``sentitems``, ``drafts``, ``deleteditems``,
+  ``archive``, ``junkemail``, ``outbox``, ``msgfolderroot``) with Outlook's display names, and
+  the user's own (``add_folder(name, parent)``, nested anywhere); ``GET mailFolders/{name or
+  id}`` (``$select``) gives ``displayName`` and ``parentFolderId``. ``file_as_user`` moves a
+  message as the user or a server rule does (same id; the folder changes).
+- ``/me/messages`` lists every folder: ``$filter`` (comparisons, and/or, ``any``) with
+  ``$orderby`` only as Graph allows it (the ordered property first in the filter, else 400
+  ``InefficientFilter``), ``$top``/``$skip`` pages, or ``$search`` (KQL: ``from:``, ``to:``,
+  ``participants:``, ``subject:``, ``received>=``, OR/AND/NOT; never beside ``$filter`` or
+  ``$orderby``: 400). ``GET /me/events/{id}`` returns an event wherever it now is, also
+  after the calendar delta reported it ``@removed`` for leaving the window.
 - ``mailFolders/{folder}/messages/delta`` works the same per folder and keeps the first
   request's $select, $filter (only ``receivedDateTime ge|gt``), $expand and ``changeType``
   in its links. ``internetMessageHeaders`` comes back only when selected and only for
@@ -485,7 +496,11 @@ class FakeGraph(MailStore, IdentityPlatform):
             tail = parts[3:]
             if tail == [] and method == "GET":
                 self._authorize(headers, _MAIL_READ)
-                return ctx.ok(self._folder_info(folder))
+                ctx.allow("$select")
+                info = self._folder_info(folder)
+                select = check_select(ctx.one("$select"), tuple(info), "mailFolder")
+                return ctx.ok({k: v for k, v in info.items()
+                               if select is None or k in select or k == "id"})
             if tail == ["messages", "delta"] and method == "GET":
                 self._authorize(headers, _MAIL_READ)
                 return self._mail_delta(ctx, folder)
