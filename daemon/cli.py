@@ -6,7 +6,7 @@ stays quick; the engine, templates and providers load inside the commands.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -14,11 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .config import AccountConfig, Config, default_config_path, load_config
+from .config import AccountConfig, Config, default_config_path, load_config, plural
 from .errors import FollowupError, UsageError
 
 if TYPE_CHECKING:
-    from .engine import CreatedDraft
+    from .engine import CreatedDraft, CycleReport
     from .state import Interview, Store
 
 
@@ -35,14 +35,42 @@ class _Group(click.Group):
             ctx.exit(exc.exit_code)
 
 
-@click.group(cls=_Group)
+_EPILOG = """\b
+Getting started:
+  followup demo              the whole loop on sample data, no account needed
+  followup init              guided set-up: config, authorisation, checks
+  followup run               the service (systemd, launchd or Task Scheduler runs it)
+\b
+Files:
+  config   ~/.config/interview-followup/config.toml (Linux),
+           ~/Library/Application Support/interview-followup/config.toml (macOS),
+           %LOCALAPPDATA%\\interview-followup\\config.toml (Windows)
+  state    state.db in ~/.local/state/interview-followup (Linux), beside the
+           config elsewhere, or [daemon] state_dir
+\b
+Environment:
+  FOLLOWUP_CONFIG   the config file
+  FOLLOWUP_NOTIFY   "off": no desktop notifications
+  NO_COLOR          no colour in `status`
+\b
+Exit status: 0 ok, 2 configuration or usage error, 1 other failure.
+Shell completion: eval "$(_FOLLOWUP_COMPLETE=bash_source followup)" (zsh_source, fish_source).
+Documentation: README.md and docs/ (guide.md, systemd.md, macos.md, windows.md)."""
+
+
+@click.group(cls=_Group, epilog=_EPILOG)
 @click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              help="Config file (default: $FOLLOWUP_CONFIG or "
-                   "~/.config/interview-followup/config.toml).")
+              help="Config file (default: $FOLLOWUP_CONFIG, else the platform's config "
+                   "folder, see below).")
 @click.version_option(package_name="interview-followup")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None) -> None:
-    """Drafts thank-you notes after job interviews, and one status check. Never sends mail."""
+    """Drafts thank-you notes after job interviews, and one status check. Never sends mail.
+
+    It reads your calendars, notices job interviews, and puts a thank-you note per
+    interviewer into your Drafts folder after each one; a week without an answer
+    brings one polite status check. You read, edit and send every message yourself.
+    """
     ctx.obj = config_path
 
 
@@ -117,20 +145,8 @@ def run(ctx: click.Context, once: bool, dry_run: bool) -> None:
         from .service import run_daemon
 
         ctx.exit(run_daemon(Path(ctx.obj or default_config_path()), dry_run=dry_run))
-    from .engine import Engine
-    from .lock import StateLock
-
-    lock = StateLock(config.daemon.state_dir, "run --once", _tell)
-    if not dry_run:  # a dry run works on a copy and writes nothing: no lock needed
-        lock.acquire()
-    try:
-        engine = Engine.open(config, dry_run=dry_run)
-        try:
-            report = engine.cycle()
-        finally:
-            engine.close()
-    finally:
-        lock.release()
+    report = _one_cycle(config, dry_run)
+    # The first line is a contract for scripts (and tests): "wrote N draft(s)".
     verb = "would write" if dry_run else "wrote"
     click.echo(f"{verb} {len(report.created)} draft(s)")
     _print_drafts(report.created, bodies=dry_run)
@@ -142,48 +158,112 @@ def run(ctx: click.Context, once: bool, dry_run: bool) -> None:
         ctx.exit(1)
 
 
+def _one_cycle(config: Config, dry_run: bool) -> CycleReport:
+    """One cycle (``run --once``); the drafts it wrote are announced (daemon/notify.py)."""
+    from .engine import Engine
+    from .lock import StateLock
+
+    lock = StateLock(config.daemon.state_dir, "run --once", _tell)
+    if not dry_run:  # a dry run works on a copy and writes nothing: no lock needed
+        lock.acquire()
+    try:
+        engine = Engine.open(config, dry_run=dry_run)
+        try:
+            report = engine.cycle()
+            if not dry_run:  # the person is told once the drafts are there and recorded
+                from .notify import Notifier
+
+                Notifier(config.notify).cycle(report.created, report.notices,
+                                              _company_of(engine.store))
+        finally:
+            engine.close()
+    finally:
+        lock.release()
+    return report
+
+
+def _company_of(store: Store) -> Callable[[str], str | None]:
+    def company(interview_id: str) -> str | None:
+        found = store.interview(interview_id)
+        return (found.company or None) if found else None
+
+    return company
+
+
 # -- status ----------------------------------------------------------------
+_STAGE_COLOURS = {
+    "upcoming": "blue", "in progress": "blue", "ended": "yellow",
+    "thank-you drafted": "green", "thank-you sent": "green", "answered": "green",
+    "thank-you missed": "yellow", "answered after status check!": "red",
+}
+
+
+def colour() -> bool | None:
+    """False when $NO_COLOR is set (no-color.org); None: click decides (a terminal or not)."""
+    import os
+
+    return False if os.environ.get("NO_COLOR") else None
+
+
+def _style(column: str, value: str, cell: str) -> str:
+    if column == "STAGE":
+        fg = _STAGE_COLOURS.get(value)
+        return click.style(cell, fg=fg, bold=value.endswith("!")) if fg else cell
+    if column == "NEXT" and value.endswith(" now"):
+        return click.style(cell, bold=True)
+    if column == "ID":
+        return click.style(cell, dim=True)
+    return cell
+
+
 @cli.command()
+@click.option("--json", "as_json", is_flag=True,
+              help="One JSON document for scripts (schema: docs/status-schema.json).")
+@click.option("--all", "everything", is_flag=True,
+              help="Also interviews finished over 30 days ago (history).")
 @click.pass_context
-def status(ctx: click.Context) -> None:
-    """Every tracked interview: stage, next action and when; paused accounts."""
-    from . import lifecycle
+def status(ctx: click.Context, as_json: bool, everything: bool) -> None:
+    """Open interviews: stage, next action and when; paused accounts.
+
+    Fits the terminal's width; IDs are shown as their shortest unique prefix, which
+    every command accepts.
+    """
+    import shutil
+
+    from . import status as st
     from .clock import system_clock
 
     config = _config(ctx)
-    now = system_clock()
     with _store(config) as store:
-        rows = []
-        for iv in store.interviews():
-            drafts = store.drafts(iv.id)
-            step = lifecycle.next_step(iv, drafts, now, config.timing, config.me.timezone)
-            if step.kind in (lifecycle.THANK_YOU, lifecycle.STATUS_CHECK) and step.due:
-                nxt = f"{step.label} {'now' if step.due <= now else _when(step.due, config)}"
-            elif step.kind == "missed":
-                nxt = "status check later (thank-you window passed)"
-            elif iv.answered_at is not None and iv.answered_by:
-                nxt = f"- (answered: {iv.answered_by[:60]})"  # why, in the rules' words
-            else:
-                nxt = "-"
-            rows.append((iv.id, iv.title[:40], iv.company or "?", _when(iv.start, config),
-                         lifecycle.stage(iv, drafts, now), nxt))
-        paused = store.paused()
-        late = [iv for iv in store.interviews() if iv.answered_late]
-    if not rows:
-        click.echo("No interviews tracked yet.")
+        report = st.collect(store, config, system_clock(), everything=everything)
+    if as_json:
+        import json
+
+        click.echo(json.dumps(st.as_json(report), indent=2, ensure_ascii=False))
+        return
+    zone, use_colour = config.me.timezone, colour()
+    width = max(shutil.get_terminal_size((80, 24)).columns, 40)
+    wrap = min(width, 100)  # sentences read badly wider than this
+    if not report.rows:
+        click.echo("No interviews tracked yet." if not report.hidden else
+                   "Nothing waiting: every interview is finished.")
     else:
-        _table(("ID", "INTERVIEW", "COMPANY", "WHEN", "STAGE", "NEXT"), rows)
-    for iv in late:
-        click.echo(f"\n!! {iv.company or iv.title}: an answer arrived after the status-check "
-                   f"draft was written ({iv.answered_by}). Check your drafts before sending.")
-    for account, (reason, since) in sorted(paused.items()):
-        click.echo(f"\nAccount {account!r} is PAUSED since {_when(since, config)}: {reason}")
-
-
-def _table(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
-    widths = [max(len(str(r[i])) for r in (header, *rows)) for i in range(len(header))]
-    for row in (header, *rows):
-        click.echo("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+        for line in st.render(st.table_rows(report, zone), width, _style):
+            click.echo(line, color=use_colour)
+    if report.hidden:
+        click.echo(f"({plural(report.hidden, 'finished interview')} not shown: "
+                   "followup status --all)")
+    for row in report.rows:
+        iv = row.interview
+        if iv.answered_late:
+            warn = (f"!! {iv.company or iv.title}: an answer arrived after the status-check "
+                    f"draft was written ({iv.answered_by}). Check your drafts before sending.")
+            click.echo("\n" + click.style(click.wrap_text(warn, wrap), fg="red", bold=True),
+                       color=use_colour)
+    for account, (reason, since) in sorted(report.paused.items()):
+        text = (f"Account {account!r} is PAUSED since {_when(since, config)}: {reason}")
+        click.echo("\n" + click.style(click.wrap_text(text, wrap), fg="yellow", bold=True),
+                   color=use_colour)
 
 
 # -- per-interview commands ------------------------------------------------
@@ -371,6 +451,81 @@ def _auth_microsoft(ctx: click.Context, config: Config, entry: AccountConfig, *,
 
 
 @cli.command()
+@click.option("--name", help="Your name (signs the drafts).")
+@click.option("--email", help="Your email address.")
+@click.option("--timezone", help="IANA time zone (default: the system's).")
+@click.option("--signature", help="Closing lines of the drafts; \\n between lines.")
+@click.option("--kind", type=click.Choice(["local", "google", "microsoft"]),
+              help="Where calendar and mail are.")
+@click.option("--account", help="A short name for the account (default: home, gmail, work).")
+@click.option("--calendar", help="local: the iCalendar (.ics) file.")
+@click.option("--maildir", help="local: the Maildir folder (created when missing).")
+@click.option("--client-secrets", help="google: the OAuth client file (docs/google.md).")
+@click.option("--client-id", help="microsoft: the app registration's id (docs/microsoft.md).")
+@click.option("--tenant", help="microsoft: common, organizations, consumers or a tenant id.")
+@click.option("--desktop/--no-desktop", default=None,
+              help="A desktop notification when a draft is written (default: yes).")
+@click.option("--notify-command", help="A command run for each draft (FOLLOWUP_* set).")
+@click.option("--no-input", is_flag=True, help="Never prompt: every answer comes from a flag.")
+@click.option("--force", is_flag=True, help="Replace an existing config (kept as .bak).")
+@click.option("--no-auth", is_flag=True, help="Do not authorise the account now.")
+@click.option("--example", is_flag=True,
+              help="Print the example config (every key, commented) and exit.")
+@click.pass_context
+def init(ctx: click.Context, no_input: bool, force: bool, no_auth: bool, example: bool,
+         **given: Any) -> None:
+    """Guided set-up: writes the config, authorises the account, runs the checks.
+
+    Every question has a flag; with --no-input only the flags are used (scripts).
+    An existing config is replaced only after a yes (or --force).
+    """
+    from . import init as setup
+
+    if example:
+        from .config import example_config
+
+        click.echo(example_config(), nl=False)
+        return
+    path = Path(ctx.obj or default_config_path())
+    interactive = not no_input
+    setup.may_write(path, force=force, interactive=interactive)
+    answers = setup.ask(given, interactive)
+    text = setup.render(answers)
+    setup.write(path, text, click.echo)
+    click.echo(f"Wrote {path}:\n")
+    click.echo("\n".join("    " + line if line else "" for line in text.splitlines()) + "\n")
+    setup.prepare_local(answers, click.echo)  # an empty Maildir, when there is none yet
+    install = setup.needs_extra(answers.kind)
+    if install:
+        raise UsageError(f"the {answers.kind!r} provider is not installed: run {install}, "
+                         f"then `followup auth {answers.account}` and `followup doctor`")
+    config = _config(ctx)
+    entry = next(a for a in config.accounts if a.name == answers.account)
+    if entry.provider != "local":
+        if no_auth:
+            click.echo(f"Not authorised yet: run `followup auth {entry.name}` before the "
+                       "service starts.")
+        else:
+            click.echo(f"Authorising {entry.name!r} ({entry.provider}):")
+            ctx.invoke(auth, account=entry.name, no_browser=False, browser=False)
+    click.echo("\nChecking (followup doctor):")
+    from .doctor import run_checks
+
+    if not run_checks(config, click.echo):
+        click.echo("\nFix what FAILed above, then run `followup doctor` again.")
+        ctx.exit(1)
+    click.echo("\nWhat one cycle would do now (followup run --once --dry-run):")
+    report = _one_cycle(config, dry_run=True)
+    click.echo(f"would write {len(report.created)} draft(s)")
+    _print_drafts(report.created, bodies=False)
+    for error in report.errors:
+        click.echo(f"error: {error}", err=True)
+    click.echo("\nNext: `followup run` in this terminal, or as a service: docs/systemd.md\n"
+               "(Linux), docs/macos.md, docs/windows.md. `followup status` shows every\n"
+               "interview and its next step.")
+
+
+@cli.command()
 @click.pass_context
 def doctor(ctx: click.Context) -> None:
     """Check the config, keyring, state, templates and each account's access."""
@@ -382,12 +537,12 @@ def doctor(ctx: click.Context) -> None:
 
 @cli.command()
 @click.option("--dir", "folder", type=click.Path(path_type=Path, file_okay=False),
-              help="Scratch folder (default: interview-followup-demo in the temp dir).")
+              help="Scratch folder to use or reuse (default: a new one in the temp dir).")
 def demo(folder: Path | None) -> None:
     """Run the real engine once on a built-in sample calendar and mailbox (no accounts)."""
-    from .demo import run_demo
+    from .demo import default_notifier, run_demo
 
-    run_demo(folder, click.echo, on_wait=_tell)
+    run_demo(folder, click.echo, on_wait=_tell, notifier=default_notifier())
 
 
 def main() -> None:

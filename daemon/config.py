@@ -7,8 +7,12 @@ later, so a running daemon never meets a config surprise mid-cycle.
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
 import os
 import re
+import shlex
+import sys
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -37,6 +41,17 @@ PROVIDER_KEYS: dict[str, dict[str, tuple[type, bool]]] = {
     "microsoft": {"client_id": (str, True), "tenant": (str, False), "cloud": (str, False),
                   "endpoint": (str, False), "authority": (str, False)},
 }
+
+# The top-level modules each optional provider needs, and the extra that installs them
+# (pyproject.toml). Looked up with find_spec, which imports nothing.
+PROVIDER_EXTRAS: dict[str, tuple[str, ...]] = {
+    "google": ("googleapiclient", "google_auth_oauthlib", "google_auth_httplib2"),
+    "microsoft": ("msal", "requests"),
+}
+
+# Type names as a person writing TOML knows them.
+_TOML_TYPES = {str: "text in quotes", int: "a whole number", float: "a number",
+               bool: "true or false", list: "a list", dict: "a table"}
 
 
 @dataclass(frozen=True)
@@ -80,6 +95,14 @@ class Drafts:
 
 
 @dataclass(frozen=True)
+class Notify:
+    """How the person is told that a draft was written (daemon/notify.py)."""
+
+    desktop: bool = True  # a desktop notification, where the system has a service for it
+    command: tuple[str, ...] = ()  # a program run with the facts in its environment (no shell)
+
+
+@dataclass(frozen=True)
 class DaemonSettings:
     state_dir: Path
     poll_interval: timedelta = timedelta(minutes=5)
@@ -102,19 +125,77 @@ class Config:
     daemon: DaemonSettings
     accounts: tuple[AccountConfig, ...]
     path: Path | None = None
+    notify: Notify = field(default_factory=Notify)
 
 
 def default_config_path() -> Path:
+    """$FOLLOWUP_CONFIG, else the platform's config folder.
+
+    Linux: ``$XDG_CONFIG_HOME`` or ``~/.config``; macOS: ``~/Library/Application
+    Support``; Windows: ``%LOCALAPPDATA%`` (through platformdirs).
+    """
     env = os.environ.get("FOLLOWUP_CONFIG")
     if env:
         return Path(env).expanduser()
-    base = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
-    return Path(base) / APP / "config.toml"
+    from platformdirs import user_config_path
+
+    path = user_config_path(APP, appauthor=False) / "config.toml"
+    return _earlier(path, Path.home() / ".config" / APP / "config.toml")
 
 
 def default_state_dir() -> Path:
-    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
-    return Path(base) / APP
+    """Linux: ``$XDG_STATE_HOME`` or ``~/.local/state``; elsewhere the platform's own folder."""
+    from platformdirs import user_state_path
+
+    return _earlier(user_state_path(APP, appauthor=False), Path.home() / ".local" / "state" / APP)
+
+
+def _earlier(path: Path, old: Path) -> Path:
+    """Versions before 0.2 used the Linux places on macOS too: keep using what exists there."""
+    if sys.platform != "darwin" or path.exists() or not old.exists():
+        return path
+    return old
+
+
+def example_config() -> str:
+    """config.example.toml, as shipped inside the package (every key, commented)."""
+    return (Path(__file__).with_name("config.example.toml")).read_text(encoding="utf-8")
+
+
+def human_duration(span: timedelta) -> str:
+    """timedelta(minutes=5) -> '5 minutes'; 90 minutes -> '1 hour 30 minutes'."""
+    seconds = int(span.total_seconds())
+    if seconds <= 0:
+        return "0 seconds"
+    parts = []
+    for unit, size in (("week", 7 * 86400), ("day", 86400), ("hour", 3600), ("minute", 60),
+                       ("second", 1)):
+        count, seconds = divmod(seconds, size)
+        if count:
+            parts.append(plural(count, unit))
+    return " ".join(parts)
+
+
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """plural(1, 'draft') -> '1 draft'; plural(3, 'message') -> '3 messages'."""
+    return f"{count} {word if count == 1 else (words or word + 's')}"
+
+
+def did_you_mean(key: str, known: set[str] | list[str]) -> str:
+    """' (did you mean 'timezone'?)' for a near miss, else ''."""
+    close = difflib.get_close_matches(key, sorted(known), n=1, cutoff=0.7)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def missing_extra(provider: str) -> str | None:
+    """The first module an optional provider needs that is not installed, else None."""
+    for module in PROVIDER_EXTRAS.get(provider, ()):
+        try:
+            if importlib.util.find_spec(module) is None:
+                return module
+        except (ImportError, ValueError):
+            return module
+    return None
 
 
 def local_timezone() -> tzinfo:
@@ -152,7 +233,7 @@ def load_config(path: Path) -> Config:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(
-            [f"file not found: {path} (copy config.example.toml there, or pass --config)"]
+            [f"file not found: {path} (run `followup init` to write one, or pass --config)"]
         ) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError([f"cannot read {path}: {exc}"]) from None
@@ -215,10 +296,11 @@ class _Checker:
     def table(self, raw: dict[str, Any], name: str, allowed: set[str]) -> dict[str, Any]:
         value = raw.get(name, {})
         if not isinstance(value, dict):
-            self.problem(name, f"must be a table, not {type(value).__name__}")
+            self.problem(name, f"must be a table ([{name}]), not {_toml_type(value)}")
             return {}
         for key in sorted(set(value) - allowed):
-            self.problem(f"{name}.{key}", f"unknown key (known: {', '.join(sorted(allowed))})")
+            self.problem(f"{name}.{key}", f"unknown key{did_you_mean(key, allowed)} "
+                         f"(known: {', '.join(sorted(allowed))})")
         return value
 
     def get(
@@ -238,7 +320,8 @@ class _Checker:
                 self.problem(keypath, "must be a list of strings")
                 return default
         elif not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            self.problem(keypath, f"must be a {kind.__name__}, not {type(value).__name__}")
+            self.problem(keypath, f"must be {_TOML_TYPES.get(kind, kind.__name__)}, "
+                         f"not {_toml_type(value)}")
             return default
         if convert is None:
             return value
@@ -254,18 +337,39 @@ class _Checker:
 
     # -- sections ----------------------------------------------------------
     def build(self, raw: dict[str, Any], path: Path | None) -> Config | None:
-        known = {"me", "detect", "timing", "drafts", "daemon", "accounts"}
+        known = {"me", "detect", "timing", "drafts", "daemon", "accounts", "notify"}
         for key in sorted(set(raw) - known):
-            self.problem(key, f"unknown section (known: {', '.join(sorted(known))})")
+            self.problem(key, f"unknown section{did_you_mean(key, known)} "
+                         f"(known: {', '.join(sorted(known))})")
         me = self.me(raw)
         detect = self.detect(raw)
         timing = self.timing(raw)
         drafts = self.drafts(raw)
         daemon = self.daemon(raw)
         accounts = self.accounts(raw)
+        notify = self.notify(raw)
         if me is None:
             return None
-        return Config(me, detect, timing, drafts, daemon, accounts, path)
+        return Config(me, detect, timing, drafts, daemon, accounts, path, notify)
+
+    def notify(self, raw: dict[str, Any]) -> Notify:
+        t = self.table(raw, "notify", {"desktop", "command"})
+        command: tuple[str, ...] = ()
+        value = t.get("command")
+        if isinstance(value, str):
+            try:
+                command = tuple(shlex.split(value))  # split like a shell, never run by one
+            except ValueError as exc:
+                self.problem("notify.command", f"cannot split into words: {exc}")
+        elif isinstance(value, list) and all(isinstance(v, str) for v in value):
+            command = tuple(value)
+        elif value is not None:
+            self.problem("notify.command", "must be text in quotes or a list of strings, "
+                         f"not {_toml_type(value)}")
+        if "command" in t and not command and not any(
+                p.startswith("notify.command") for p in self.problems):
+            self.problem("notify.command", "must not be empty (leave it out for none)")
+        return Notify(desktop=self.get(t, "notify.desktop", bool, True), command=command)
 
     def me(self, raw: dict[str, Any]) -> Me | None:
         if "me" not in raw:
@@ -368,16 +472,25 @@ class _Checker:
             names.add(name)
             provider = entry.get("provider")
             if provider not in PROVIDER_KEYS:
+                hint = did_you_mean(provider, list(PROVIDER_KEYS)) if isinstance(
+                    provider, str) else ""
                 self.problem(
                     f"{where}.provider",
-                    f"unknown provider {provider!r} (available: {', '.join(PROVIDER_KEYS)})",
+                    f"unknown provider {provider!r}{hint} "
+                    f"(available: {', '.join(PROVIDER_KEYS)})",
                 )
                 continue
             schema = PROVIDER_KEYS[provider]
             allowed = {"name", "provider", *schema}
             for key in sorted(set(entry) - allowed):
-                self.problem(f"{where}.{key}", f"unknown key for provider {provider!r} "
-                             f"(known: {', '.join(sorted(allowed))})")
+                self.problem(f"{where}.{key}", f"unknown key for provider {provider!r}"
+                             f"{did_you_mean(key, allowed)} (known: {', '.join(sorted(allowed))})")
+            absent = missing_extra(provider)
+            if absent:
+                self.problem(f"{where}.provider", f"provider {provider!r} needs the "
+                             f"{provider!r} extra (module {absent!r} is not installed): "
+                             f"pipx install --force 'interview-followup[{provider}]', or "
+                             f"pip install 'interview-followup[{provider}]' in its virtualenv")
             options: dict[str, Any] = {}
             for key, (kind, required) in schema.items():
                 if key not in entry:
@@ -414,6 +527,13 @@ class _Checker:
             options["maildir"] = self.path(options["maildir"])
             if not options["maildir"].is_dir():
                 self.problem(f"{where}.maildir", f"not a directory: {options['maildir']}")
+
+
+def _toml_type(value: object) -> str:
+    for kind in (bool, int, float, str, list, dict):  # bool before int: True is an int
+        if isinstance(value, kind):
+            return _TOML_TYPES[kind]
+    return "a date or time" if hasattr(value, "isoformat") else type(value).__name__
 
 
 def _email(value: str) -> str:

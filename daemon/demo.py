@@ -1,8 +1,9 @@
 """`followup demo`: the real engine, once, on a sample calendar and Maildir in a scratch folder.
 
 The calendar is made relative to the moment the folder is first set up and
-then kept, so running the demo again in the same folder shows that nothing is
-drafted twice.
+then kept, so running the demo again in the same folder (``--dir``) shows that
+nothing is drafted twice. Without ``--dir`` every run gets a fresh folder of
+its own (private to the user), so two runs or two users never meet.
 """
 
 from __future__ import annotations
@@ -12,9 +13,11 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from .config import load_config
+from .config import Notify, load_config
 from .engine import Engine
+from .errors import UsageError
 from .lock import StateLock
+from .notify import Notifier
 
 Echo = Callable[[str], None]
 
@@ -141,18 +144,39 @@ def setup(folder: Path, now: datetime) -> Path:
 
 
 def run_demo(folder: Path | None, echo: Echo, now: datetime | None = None,
-             on_wait: Echo | None = None) -> int:
-    folder = folder or Path(tempfile.gettempdir()) / "interview-followup-demo"
+             on_wait: Echo | None = None, notifier: Notifier | None = None) -> int:
+    """Set up (or reuse) ``folder``, run one cycle, show the drafts; returns how many.
+
+    ``notifier`` announces the drafts as the service would (the CLI passes one).
+
+    :raises UsageError: when ``folder`` cannot be used.
+    """
+    fresh = folder is None
+    if folder is None:
+        folder = Path(tempfile.mkdtemp(prefix="interview-followup-demo-"))  # mode 0700
     moment = now or datetime.now(UTC)
-    config_path = setup(folder, moment)
+    try:
+        config_path = setup(folder, moment)
+    except OSError as exc:
+        raise UsageError(f"cannot use {folder} for the demo: {exc.strerror or exc}; "
+                         "pick another with --dir, or leave --dir out for a fresh "
+                         "folder") from None
     config = load_config(config_path)
     with StateLock(config.daemon.state_dir, "demo", on_wait):
         engine = Engine.open(config, clock=lambda: now or datetime.now(UTC))
         try:
             report = engine.cycle()
+            if notifier is not None:
+                store = engine.store
+
+                def company(interview_id: str) -> str | None:
+                    found = store.interview(interview_id)
+                    return (found.company or None) if found else None
+
+                notifier.cycle(report.created, report.notices, company)
         finally:
             engine.close()
-    echo(f"Demo folder: {folder}")
+    echo(f"Demo folder: {folder}" + (" (new for this run)" if fresh else ""))
     echo("Calendar: 5 events (an onsite that just ended, a phone screen nine days ago, "
          "a cancelled interview, a mock interview, a dentist appointment)\n")
     if not report.created:
@@ -165,4 +189,14 @@ def run_demo(folder: Path | None, echo: Echo, now: datetime | None = None,
     echo(f"Wrote {len(report.created)} draft(s). Nothing was sent.")
     echo(f"See them all: ls {folder / 'Maildir' / '.Drafts' / 'cur'}")
     echo(f"Tracked interviews: followup --config {config_path} status")
+    echo(f"Run it again on the same folder (nothing is drafted twice): "
+         f"followup demo --dir {folder}")
+    echo(f"Start again from scratch: followup demo (a new folder; remove this one with "
+         f"rm -r {folder})")
+    echo("Your own setup: followup init")
     return len(report.created)
+
+
+def default_notifier() -> Notifier:
+    """What the demo tells the desktop: as a default configuration would."""
+    return Notifier(Notify())

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from .config import AccountConfig, Config
+from .config import AccountConfig, Config, plural
 
 Echo = Callable[[str], None]
 Report = Callable[..., None]  # report(name, problem or None, detail="")
@@ -76,8 +76,8 @@ def run_checks(config: Config, echo: Echo) -> bool:
                 batch = account.mailbox.messages_since(None, now - timedelta(days=1))
             finally:
                 account.close()
-            report(name, None, f"calendar: {len(changes.events)} events in the window; "
-                   f"mail: {len(batch.messages)} messages in the last day")
+            report(name, None, f"calendar: {plural(len(changes.events), 'event')} in the "
+                   f"window; mail: {plural(len(batch.messages), 'message')} in the last day")
         except Exception as exc:
             report(name, str(exc))
     return ok

@@ -29,7 +29,7 @@ class ConfigError(FollowupError):
         self.path = path
         where = f" in {path}" if path else ""
         lines = [f"configuration error{where}:"] + [f"  - {p}" for p in self.problems]
-        lines.append("  (config.example.toml documents every key)")
+        lines.append("  (`followup init --example` shows every key, documented)")
         super().__init__("\n".join(lines))
 
 

@@ -26,6 +26,13 @@ not safe there): :func:`signal.set_wakeup_fd` writes each signal's number to a
 pipe, and a watcher thread reads it. SIGTERM/SIGINT stop the scheduler
 without waiting; the main thread then waits for the step in progress, closes
 the engine and returns 0. SIGHUP queues a reload among the steps, never beside one.
+
+Windows has no SIGHUP (a config change there needs a restart of the task) and
+takes only a socket as the wake-up descriptor, so the watcher reads a socket
+pair there instead of a pipe.
+
+Each cycle that wrote drafts is announced (daemon/notify.py) after it was
+recorded; a dry run announces nothing.
 """
 
 from __future__ import annotations
@@ -35,6 +42,8 @@ import contextlib
 import logging
 import os
 import signal
+import socket
+import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -49,10 +58,11 @@ from apscheduler.schedulers.blocking import BlockingScheduler
 from apscheduler.triggers.date import DateTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
-from .config import Config, load_config
+from .config import Config, human_duration, load_config
 from .errors import ConfigError, FollowupError
 from .lock import SERVICE, StateLock
 from .logs import setup_logging
+from .notify import Notifier
 from .sdnotify import notify, watchdog_interval
 
 logger = logging.getLogger(__name__)
@@ -64,6 +74,14 @@ MIN_DUE_DELAY = timedelta(seconds=1)  # a next_due already past runs this soon, 
 _HEARTBEAT_EXECUTOR = "heartbeat"
 _T = TypeVar("_T")
 _STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
+# True on Windows: set_wakeup_fd takes a socket there, not a pipe (a test sets it elsewhere).
+_WAKEUP_SOCKETS = sys.platform == "win32"
+
+
+def _reload_signal() -> int | None:
+    """SIGHUP where the platform has it (not on Windows)."""
+    number = getattr(signal, "SIGHUP", None)
+    return int(number) if number is not None else None
 
 
 class ReportLike(Protocol):
@@ -140,6 +158,7 @@ class _Daemon:
         self.stopping_sent = False
         self.stuck_reported = False
         self.lock = StateLock(config.daemon.state_dir, SERVICE, logger.warning)
+        self.notifier = Notifier(config.notify)
 
     # -- lifecycle -----------------------------------------------------------
     def run(self) -> int:
@@ -173,7 +192,7 @@ class _Daemon:
                                    executor=_HEARTBEAT_EXECUTOR)
             logger.info("started%s: polling every %s; config %s",
                         " (dry run: nothing is written)" if self.dry_run else "",
-                        self.config.daemon.poll_interval, self.path)
+                        human_duration(self.config.daemon.poll_interval), self.path)
             self.scheduler.start()  # returns once a stop signal shut the scheduler down
         finally:
             self.stopping.set()  # queued steps now return without touching the engine
@@ -196,7 +215,7 @@ class _Daemon:
             self.stopping.set()
             self.notify_stopping()
             self.stop_scheduler()
-        elif number == signal.SIGHUP and not self.stopping.is_set():
+        elif number == _reload_signal() and not self.stopping.is_set():
             logger.info("SIGHUP: reloading %s", self.path)
             self.scheduler.add_job(self.reload_job, id="reload", replace_existing=True)
 
@@ -296,6 +315,18 @@ class _Daemon:
         at = datetime.now(self.config.me.timezone).strftime("%H:%M")
         notify(f"STATUS=last cycle {at}: {verb} {len(report.created)} draft(s), "
                f"{len(report.errors)} error(s)")
+        if not self.dry_run:
+            self.notifier.cycle(report.created,  # type: ignore[arg-type]
+                                getattr(report, "notices", ()), self.company_of)
+
+    def company_of(self, interview_id: str) -> str | None:
+        """The company of a tracked interview, read on the engine's thread."""
+        def read() -> str | None:
+            store = getattr(self.engine, "store", None)  # stand-in engines have none
+            found = store.interview(interview_id) if store is not None else None
+            return getattr(found, "company", None) or None
+
+        return self.on_engine_thread(read)
 
     def reload(self) -> None:
         monotonic_usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
@@ -315,8 +346,10 @@ class _Daemon:
             setup_logging(config.daemon.log_level)
             self.close_engine()
             self.config = config  # the cycle below opens the engine with it
+            self.notifier = Notifier(config.notify)
             self.scheduler.reschedule_job("poll", trigger=self._poll_trigger())
-            logger.info("configuration reloaded: polling every %s", config.daemon.poll_interval)
+            logger.info("configuration reloaded: polling every %s",
+                        human_duration(config.daemon.poll_interval))
             self.cycle()
         finally:
             notify("READY=1")
@@ -344,21 +377,27 @@ class _Daemon:
 
 
 class _SignalWatcher:
-    """Delivers SIGTERM, SIGINT and SIGHUP to ``handle`` in a thread of its own."""
-
-    SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    """Delivers SIGTERM, SIGINT and SIGHUP (where it exists) to ``handle`` in a thread."""
 
     def __init__(self, handle: Callable[[int], None]) -> None:
         self.handle = handle
         self.previous: dict[int, Any] = {}
         self.old_fd = -1
         self.read_fd = self.write_fd = -1
+        self.sockets: tuple[socket.socket, socket.socket] | None = None
         self.thread: threading.Thread | None = None
+        reload = _reload_signal()
+        self.SIGNALS = (*_STOP_SIGNALS, *((reload,) if reload is not None else ()))
 
     def install(self) -> None:
         """Must run in the main thread (a rule of :mod:`signal`)."""
-        self.read_fd, self.write_fd = os.pipe()
-        os.set_blocking(self.write_fd, False)  # set_wakeup_fd requires it
+        if _WAKEUP_SOCKETS:
+            self.sockets = socket.socketpair()
+            self.sockets[1].setblocking(False)
+            self.read_fd, self.write_fd = (s.fileno() for s in self.sockets)
+        else:
+            self.read_fd, self.write_fd = os.pipe()
+            os.set_blocking(self.write_fd, False)  # set_wakeup_fd requires it
         self.old_fd = signal.set_wakeup_fd(self.write_fd, warn_on_full_buffer=False)
         for sig in self.SIGNALS:
             # A Python-level handler must exist for the number to reach the pipe;
@@ -371,15 +410,27 @@ class _SignalWatcher:
         signal.set_wakeup_fd(self.old_fd)
         for sig, handler in self.previous.items():
             signal.signal(sig, handler)
+        if self.sockets is not None:
+            self.sockets[1].shutdown(socket.SHUT_WR)  # the watcher reads end-of-file
+            if self.thread is not None:
+                self.thread.join(timeout=5)
+            for sock in self.sockets:
+                sock.close()
+            return
         os.close(self.write_fd)  # the watcher reads end-of-file and returns
         if self.thread is not None:
             self.thread.join(timeout=5)
         os.close(self.read_fd)
 
+    def _read(self) -> bytes:
+        if self.sockets is not None:
+            return self.sockets[0].recv(64)
+        return os.read(self.read_fd, 64)
+
     def _watch(self) -> None:
         while True:
             try:
-                data = os.read(self.read_fd, 64)
+                data = self._read()
             except OSError:
                 return
             if not data:

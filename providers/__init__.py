@@ -27,6 +27,20 @@ def open_account(account: AccountConfig, config: Config) -> Account:
         module_name = REGISTRY[account.provider]
     except KeyError:
         raise LookupError(f"unknown provider {account.provider!r}") from None
-    module = importlib.import_module(module_name)
+    try:
+        module = importlib.import_module(module_name)
+    except ModuleNotFoundError as exc:
+        # An optional backend installed without its extra (its SDK is not a base dependency).
+        if exc.name and exc.name.split(".")[0] in {"providers", "daemon"}:
+            raise
+        from .errors import ProviderUnavailable
+
+        extra = account.provider
+        raise ProviderUnavailable(
+            account.name,
+            f"provider {extra!r} needs the {extra!r} extra (missing module {exc.name!r}): "
+            f"pipx install 'interview-followup[{extra}]', or in a virtualenv "
+            f"pip install 'interview-followup[{extra}]'",
+        ) from None
     result: Account = module.open_account(account, config)
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import mailbox
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -43,10 +44,39 @@ def test_demo_writes_the_due_drafts_once(tmp_path: Path) -> None:
     assert any("No new drafts" in line for line in again)
 
 
-def test_demo_command(tmp_path: Path) -> None:
+def test_demo_command(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FOLLOWUP_NOTIFY", "off")
     result = CliRunner().invoke(cli, ["demo", "--dir", str(tmp_path / "d")])
     assert result.exit_code == 0, result.output
     assert "Wrote 3 draft(s). Nothing was sent." in result.output
+    assert f"followup demo --dir {tmp_path / 'd'}" in result.output
+
+
+def test_each_demo_without_dir_gets_a_fresh_private_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FOLLOWUP_NOTIFY", "off")
+    monkeypatch.setenv("TMPDIR", str(tmp_path))
+    import tempfile
+
+    monkeypatch.setattr(tempfile, "tempdir", None)  # reread TMPDIR
+    folders = []
+    for _ in range(2):
+        result = CliRunner().invoke(cli, ["demo"])
+        assert result.exit_code == 0, result.output
+        assert "Wrote 3 draft(s). Nothing was sent." in result.output
+        line = next(x for x in result.output.splitlines() if x.startswith("Demo folder: "))
+        folders.append(Path(line.split(": ", 1)[1].split(" (")[0]))
+    assert folders[0] != folders[1]
+    assert all(f.parent == tmp_path and f.stat().st_mode & 0o777 == 0o700 for f in folders)
+
+
+def test_a_demo_folder_that_cannot_be_used_says_what_to_do(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    result = CliRunner().invoke(cli, ["demo", "--dir", str(blocker / "sub")])
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: cannot use {blocker / 'sub'} for the demo: ")
+    assert "leave --dir out for a fresh folder" in result.output
 
 
 @pytest.fixture()
@@ -68,7 +98,8 @@ def test_run_once_then_status_preview_skip(demo_config: Path) -> None:
     assert result.stdout.startswith("wrote 0 draft(s)")
     assert len(drafts_in(demo_config.parent)) == 3
 
-    status = runner.invoke(cli, ["--config", str(demo_config), "status"])
+    status = CliRunner(env={"COLUMNS": "200"}).invoke(cli, ["--config", str(demo_config),
+                                                           "status"])
     assert status.exit_code == 0
     header = status.output.splitlines()[0].split()
     assert header == ["ID", "INTERVIEW", "COMPANY", "WHEN", "STAGE", "NEXT"]
@@ -76,8 +107,10 @@ def test_run_once_then_status_preview_skip(demo_config: Path) -> None:
     assert "Initech" not in status.output  # cancelled before detection: never tracked
     assert len(status.output.splitlines()) == 3
 
-    ident = next(line.split()[0] for line in status.output.splitlines() if "Acme" in line)
-    preview = runner.invoke(cli, ["--config", str(demo_config), "preview", ident])
+    short = next(line.split()[0] for line in status.output.splitlines() if "Acme" in line)
+    ident = _acme(demo_config)
+    assert ident.startswith(short) and len(short) < len(ident)  # any unique prefix works
+    preview = runner.invoke(cli, ["--config", str(demo_config), "preview", short])
     assert preview.exit_code == 0
     assert "--- status-check (due" in preview.output
     noted = runner.invoke(cli, ["--config", str(demo_config), "note", ident, "the on-call rota"])
@@ -100,8 +133,9 @@ def _cycle(config_path: Path, at: datetime) -> list[CreatedDraft]:
 
 
 def _acme(config_path: Path) -> str:
-    status = CliRunner().invoke(cli, ["--config", str(config_path), "status"])
-    return next(line.split()[0] for line in status.output.splitlines() if "Acme" in line)
+    status = CliRunner().invoke(cli, ["--config", str(config_path), "status", "--json"])
+    return next(iv["id"] for iv in json.loads(status.output)["interviews"]
+                if iv["company"] == "Acme Robotics")
 
 
 def test_reopen_undoes_skip_and_the_drafts_come_back(tmp_path: Path) -> None:
@@ -159,7 +193,7 @@ def test_config_error_exits_2_without_traceback(tmp_path: Path) -> None:
         f"configuration error in {bad}:\n"
         "  - timing.thank_you_after (line 5): bad duration 'tomorrow' (use e.g. 90m, 1h, 48h, 7d)\n"
         "  - accounts: at least one [[accounts]] entry is needed\n"
-        "  (config.example.toml documents every key)\n"
+        "  (`followup init --example` shows every key, documented)\n"
     )
     assert "Traceback" not in result.output
 

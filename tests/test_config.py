@@ -171,3 +171,82 @@ def test_the_config_knows_the_clouds_the_provider_knows() -> None:
     from providers.microsoft_auth import CLOUDS as PROVIDER_CLOUDS
 
     assert set(CLOUDS) == set(PROVIDER_CLOUDS)
+
+
+def test_near_misses_get_a_did_you_mean_and_types_plain_words(tmp_path: Path) -> None:
+    body = GOOD.replace("[timing]", '[timing]\nthank_you_afer = "2h"\n').replace(
+        'provider = "local"', 'provider = "local"\nmaildri = "Mail"') + (
+        '\n[notfy]\ndesktop = false\n\n[daemon]\npoll_interval = 300\n')
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(tmp_path, body))
+    problems = info.value.problems
+    assert any(p.startswith("notfy") and "did you mean 'notify'?" in p for p in problems)
+    assert any(p.startswith("timing.thank_you_afer (line ")
+               and "unknown key; did you mean 'thank_you_after'?" in p for p in problems)
+    assert any(p.startswith("accounts[0].maildri (line ") and "did you mean 'maildir'?" in p
+               for p in problems)
+    assert any(p.startswith("daemon.poll_interval (line ")
+               and p.endswith("must be text in quotes, not a whole number") for p in problems)
+
+
+def test_notify_settings(tmp_path: Path) -> None:
+    config = load_config(write_config(tmp_path, GOOD))
+    assert config.notify.desktop is True and config.notify.command == ()
+    body = GOOD + '\n[notify]\ndesktop = false\ncommand = "ntfy publish \'my topic\'"\n'
+    config = load_config(write_config(tmp_path, body))
+    assert config.notify.desktop is False
+    assert config.notify.command == ("ntfy", "publish", "my topic")  # split, never a shell
+    listed = GOOD + '\n[notify]\ncommand = ["/usr/bin/my notifier", "--quiet"]\n'
+    assert load_config(write_config(tmp_path, listed)).notify.command == (
+        "/usr/bin/my notifier", "--quiet")
+    for bad, says in (('command = ""', "must not be empty"),
+                      ("command = 3", "must be text in quotes or a list of strings, not a whole"),
+                      ('desktop = "yes"', "must be true or false, not text in quotes")):
+        with pytest.raises(ConfigError) as info:
+            load_config(write_config(tmp_path, GOOD + f"\n[notify]\n{bad}\n"))
+        assert says in str(info.value)
+
+
+def test_a_provider_whose_extra_is_missing_names_the_extra(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "msal" else real(name, *a))
+    body = GOOD + '\n[[accounts]]\nname = "work"\nprovider = "microsoft"\nclient_id = "abc"\n'
+    with pytest.raises(ConfigError) as info:
+        load_config(write_config(tmp_path, body))
+    assert info.value.problems == [
+        "accounts[1].provider (line 19): provider 'microsoft' needs the 'microsoft' extra "
+        "(module 'msal' is not installed): pipx install --force "
+        "'interview-followup[microsoft]', or pip install 'interview-followup[microsoft]' in "
+        "its virtualenv"]
+
+
+def test_the_registry_names_the_extra_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import replace
+
+    import providers
+    from providers.errors import ProviderUnavailable
+
+    config = load_config(write_config(tmp_path, GOOD))
+    backend = tmp_path / "backend_without_sdk.py"
+    backend.write_text("import an_sdk_that_is_not_installed  # noqa\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(providers.REGISTRY, "google", "backend_without_sdk")
+    with pytest.raises(ProviderUnavailable) as info:
+        providers.open_account(replace(config.accounts[0], provider="google"), config)
+    assert "needs the 'google' extra (missing module 'an_sdk_that_is_not_installed')" in str(
+        info.value)
+    assert "pipx install 'interview-followup[google]'" in str(info.value)
+
+
+def test_the_package_ships_the_example_and_durations_read_as_words() -> None:
+    from daemon.config import example_config, human_duration, plural
+
+    assert example_config() == (ROOT / "config.example.toml").read_text()
+    assert human_duration(timedelta(minutes=5)) == "5 minutes"
+    assert human_duration(timedelta(hours=1, minutes=30)) == "1 hour 30 minutes"
+    assert human_duration(timedelta(days=7)) == "1 week"
+    assert plural(1, "message") == "1 message" and plural(0, "message") == "0 messages"

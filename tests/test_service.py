@@ -18,6 +18,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -301,3 +302,70 @@ def test_logs_follow_a_replaced_stderr(monkeypatch: pytest.MonkeyPatch) -> None:
     finally:
         root.handlers[:], root.level = saved
     assert "INFO daemon.x: to the current stderr" in later.getvalue()
+
+
+def test_windows_path_starts_without_sighup_and_announces_drafts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Windows has no SIGHUP and wakes on a socket: the daemon starts, cycles, tells the
+    [notify] command about the drafts, and stops on SIGTERM, all in this process."""
+    from dataclasses import dataclass, field, replace
+    from datetime import datetime
+
+    from daemon import service
+    from daemon.config import Notify, load_config
+
+    monkeypatch.delattr(signal, "SIGHUP")
+    monkeypatch.setattr(service, "_WAKEUP_SOCKETS", True)
+    told = tmp_path / "told.txt"
+    script = "import os, sys; open(sys.argv[1], 'a').write(os.environ['FOLLOWUP_MESSAGE'] + '\\n')"
+
+    def loader(path: Path) -> Config:
+        config = load_config(path)
+        return replace(config, notify=Notify(desktop=False,
+                                             command=(sys.executable, "-c", script, str(told))))
+
+    @dataclass
+    class Address:
+        name: str
+        email: str
+
+    @dataclass
+    class Draft:
+        interview_id: str = "a1"
+        kind: str = "thank_you"
+        to: tuple[Address, ...] = (Address("Jane Kim", "jane@acme.example"),)
+        subject: str = "Thank you"
+        account: str = "home"
+        location: str = "x"
+
+    @dataclass
+    class Report:
+        created: list[Draft] = field(default_factory=lambda: [Draft()])
+        next_due: datetime | None = None
+        errors: list[str] = field(default_factory=list)
+        notices: list[str] = field(default_factory=list)
+
+    cycled = threading.Event()
+
+    class Engine:
+        def cycle(self) -> Report:
+            cycled.set()
+            return Report()
+
+        def close(self) -> None:
+            pass
+
+    def stop_after_first_cycle() -> None:
+        assert cycled.wait(TIMEOUT)
+        deadline = time.monotonic() + TIMEOUT
+        while not told.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    stopper = threading.Thread(target=stop_after_first_cycle)
+    stopper.start()
+    status = run_daemon(write_config(tmp_path), engine_factory=lambda c, d: Engine(),
+                        config_loader=loader)
+    stopper.join(TIMEOUT)
+    assert status == 0
+    assert told.read_text() == "Thank-you draft for Jane Kim is in your Drafts\n"
