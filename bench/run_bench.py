@@ -1,6 +1,14 @@
 """Measure a cycle of the real engine on a large calendar and Maildir.
 
     python bench/run_bench.py [DATA_DIR] [--runs 3] [--idle 20] [--profile OUT_DIR]
+    python bench/run_bench.py --curves [BASE_DIR] [--runs 1]
+
+``--curves`` measures the same figures on three data sets (1k events / 2k messages,
+10k / 20k, 100k / 200k; made in BASE_DIR on first use, about 1 GB in all), each
+against floors measured in the same run (the process start of ``followup --help``;
+icalendar parsing the same calendar; the standard library reading the headers the
+first cycle reads), then the idle cycle against the interviews in the state's history
+(bench/history.py).
 
 DATA_DIR (default: interview-followup-bench in the temp dir) is made with
 bench/generate.py when it holds no data set yet. Every measurement goes
@@ -296,6 +304,89 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(rows)
 
 
+SIZES = ((1_000, 2_000), (10_000, 20_000), (100_000, 200_000))  # events, messages
+
+
+def _floor_child(data: Path) -> dict[str, float]:
+    """The libraries alone on the data the first cycle reads (run as a child)."""
+    import email.parser
+    import resource
+
+    import icalendar
+
+    meta = json.loads((data / "meta.json").read_text(encoding="utf-8"))
+    now = datetime.fromisoformat(meta["now"]).timestamp()
+    t = time.process_time()
+    icalendar.Calendar.from_ical((data / "calendar.ics").read_bytes())
+    ical_ms = (time.process_time() - t) * 1000
+    oldest = now - 16 * 86400  # the engine's lookback with the default timing
+    parser = email.parser.BytesHeaderParser()
+    t = time.process_time()
+    read = 0
+    for folder in (data / "Maildir", data / "Maildir" / ".Sent"):
+        for leaf in ("cur", "new"):
+            with os.scandir(folder / leaf) as entries:
+                for entry in entries:
+                    if entry.stat().st_mtime >= oldest:
+                        with open(entry.path, "rb") as f:
+                            parser.parse(f)
+                        read += 1
+    headers_ms = (time.process_time() - t) * 1000
+    return {"ical_ms": ical_ms, "headers_ms": headers_ms, "headers_read": read,
+            "floor_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def curves(base: Path, runs: int, idle: int) -> list[dict[str, Any]]:
+    sys.path.insert(0, str(HERE))
+    from generate import generate
+
+    results = []
+    for events, messages in SIZES:
+        data = base / f"{events // 1000}k-events"
+        if not (data / "meta.json").is_file():
+            print(f"generating {events} events, {messages} messages in {data} ...",
+                  file=sys.stderr)
+            generate(data, events=events, messages=messages)
+        measured = bench(data, runs, idle, None)
+        floor = subprocess.run([sys.executable, str(Path(__file__).resolve()), str(data),
+                                "--floor"], stdout=subprocess.PIPE, check=True)
+        measured["floor"] = json.loads(floor.stdout)
+        measured["size"] = (events, messages)
+        results.append(measured)
+    return results
+
+
+def curves_table(results: list[dict[str, Any]]) -> str:
+    rows = ["| Events / messages | First cycle ms | Library floor ms | First / floor | "
+            "Idle ms | New message ms | Marked read ms | Event edited ms | Peak RSS MB | "
+            "`--help` ms |", "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | "
+            "---: |"]
+    for r in results:
+        f = r["floor"]
+        floor = f["ical_ms"] + f["headers_ms"]
+        events, messages = r["size"]
+        rows.append(
+            f"| {events:,} / {messages:,} | {r['first_ms']:.0f} | {floor:.0f} | "
+            f"{r['first_ms'] / floor:.1f}x | {r['idle_ms']:.1f} | {r['new_mail_ms']:.1f} | "
+            f"{r['read_mail_ms']:.1f} | {r['calendar_changed_ms']:.0f} | {r['rss_mb']:.0f} | "
+            f"{r['help_ms']:.0f} |")
+    first = results[0]
+    rows.append("")
+    rows.append("Ratios to the smallest data set (the issue's targets: marked read and event "
+                "edited within 2x):")
+    rows.append("")
+    rows.append("| Events / messages | Idle | New message | Marked read | Event edited |")
+    rows.append("| --- | ---: | ---: | ---: | ---: |")
+    for r in results:
+        events, messages = r["size"]
+        rows.append(
+            f"| {events:,} / {messages:,} | {r['idle_ms'] / first['idle_ms']:.1f}x | "
+            f"{r['new_mail_ms'] / first['new_mail_ms']:.1f}x | "
+            f"{r['read_mail_ms'] / first['read_mail_ms']:.1f}x | "
+            f"{r['calendar_changed_ms'] / first['calendar_changed_ms']:.1f}x |")
+    return "\n".join(rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("data", type=Path, nargs="?", default=DEFAULT_DIR)
@@ -303,9 +394,31 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--idle", type=int, default=20, help="idle cycles per run")
     parser.add_argument("--profile", type=Path, help="write cProfile stats of the first run here")
     parser.add_argument("--json", type=Path, help="also write every figure as JSON here")
+    parser.add_argument("--curves", action="store_true",
+                        help="the curves over three data set sizes and the history")
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--floor", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     data = args.data.resolve()
+    if args.floor:
+        print(json.dumps(_floor_child(data)))
+        return 0
+    if args.curves:
+        base = data if args.data != DEFAULT_DIR else DEFAULT_DIR.with_name(
+            "interview-followup-curves")
+        results = curves(base, args.runs, args.idle)
+        m = results[0]["machine"]
+        print(f"Machine: {m['cpu']}, {m['cores']} cores, {m['ram']} RAM, Python "
+              f"{m['python']}, {m['date']}, load average before the run {m['load']}\n")
+        print(curves_table(results))
+        from history import curve
+        from history import table as history_table
+
+        print("\nIdle cycle against the interviews in the state (10k events / 20k messages):\n")
+        print(history_table(curve(base / "10k-events", (0, 1000, 5000), args.idle)))
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=1), encoding="utf-8")
+        return 0
     profile = args.profile.resolve() if args.profile else None
     if profile is not None:
         profile.mkdir(parents=True, exist_ok=True)

@@ -110,9 +110,9 @@ class CalendarSync:
         removed = set(changes.removed)
         if changes.complete:
             present = {e.uid for e in changes.events}
-            removed |= {
-                iv.event_uid for iv in self.store.interviews(account, open_only=True)
-                if iv.event_uid not in present and iv.end >= start
+            removed |= {  # uids and end times only: no interview is decoded for this
+                uid for uid, end in self.store.open_events(account)
+                if uid not in present and end >= start
             }
         for uid in removed:
             iv = self.store.interview_by_event(account, uid)
@@ -159,7 +159,9 @@ class CalendarSync:
 
     def _later_interview_answers(self, new: Interview) -> None:
         """A later interview with the same company answers the earlier one (rule 6)."""
-        for iv in self.store.interviews(new.account, open_only=True):
+        # The same company's open interviews, by index (company_domain, company_key),
+        # instead of every open interview for every new one.
+        for iv in self.store.same_company(new.account, new.company_domain, new.company):
             same = (new.company_domain and iv.company_domain == new.company_domain) or (
                 new.company and iv.company.lower() == new.company.lower()
             )

@@ -145,7 +145,9 @@ class Engine:
         self._sync_mail(account, report)
         # After the reads: a claim left by a crash may since have been answered or cancelled.
         self._finish_claims(account, report)
-        for iv in self.store.interviews(account.name, open_only=True):
+        # Only the working set: an interview at rest has nothing left to draft (an answer
+        # to it is still recorded by the mail sync, through the answer index).
+        for iv in self.store.working(account.name):
             try:
                 self._act(account, iv.id, report)
             except ProviderError:
@@ -158,10 +160,10 @@ class Engine:
         now = self.clock()
         paused = self.store.paused()
         times = []
-        for iv in self.store.interviews(open_only=True):
-            if iv.account in paused:
-                continue
-            step = lifecycle.next_step(iv, self.store.drafts(iv.id), now, self.config.timing,
+        working = [iv for iv in self.store.working() if iv.account not in paused]
+        drafts = self.store.drafts_of([iv.id for iv in working])
+        for iv in working:
+            step = lifecycle.next_step(iv, drafts[iv.id], now, self.config.timing,
                                        self.config.me.timezone)
             if step.due is not None and step.due > now:
                 times.append(step.due)

@@ -1,7 +1,8 @@
 """New mail into the state: sent thank-you notes (for threading and timing) and answers.
 
-Rule 6 (what counts as an answer) is ``replies.is_answer``; this module feeds it the
-interviews still waiting and records what it finds.
+Rule 6 (what counts as an answer) is ``replies.classify``; this module feeds it the
+interviews still waiting that a message could answer (the state's answer index narrows
+them; it never decides) and records what it finds.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from datetime import UTC, date, datetime
 
 from providers.base import Folder, Interest, MailMessage, MessageBatch
 
+from . import replies
 from .clock import Clock
 from .config import Config
 from .domains import domain_of, is_freemail, own_company_domains, registrable_domain
@@ -19,7 +21,7 @@ from .infer import Confidence, Fact, facts_from_subject
 from .lifecycle import EVERYONE, NOBODY, STATUS_CHECK
 from .replies import Context, Kind, Person, classify
 from .senders import NETWORKS, SERVICES
-from .state import DraftRow, Interview, Store
+from .state import DraftRow, Interview, Store, bracketed, interview_keys
 
 log = logging.getLogger(__name__)
 
@@ -50,24 +52,40 @@ class MailSync:
         self.store = store
         self.config = config
         self.clock = clock
+        # The last Interest per (account, only), with the answer index version it was made at.
+        self._interest: dict[tuple[str, str | None], tuple[str, Interest]] = {}
 
     def apply(self, account: str, batch: MessageBatch, notices: list[str]) -> None:
-        """Record ``batch`` (inside the caller's transaction); late answers go to ``notices``."""
+        """Record ``batch`` (inside the caller's transaction); late answers go to ``notices``.
+
+        Each message is judged only against the waiting interviews that share a key of
+        the answer index with it (an address, a registrable domain, a thread; all of
+        them for a tracking system's or a network's mail, which writes for any company):
+        rule 6 (``classify``) and rule 11 decide as before, in the same order."""
         # Sent first, so a reply in the thank-you's thread is recognised in one batch.
         sent = sorted((m for m in batch.messages if m.folder is Folder.SENT), key=_when)
         inbound = [m for m in batch.messages if m.folder in (Folder.INBOX, Folder.OTHER)]
         if sent:
-            unsent = [d for d in self.store.drafts(account=account)
-                      if d.state == "created" and d.sent_at is None]
-            mine = self._waiting(account)
+            unsent = self.store.unsent(account)
+            own = {m.id: _own_keys(m) for m in sent if not m.marker and m.date is not None}
+            mine = self._waiting(account, self.store.answering(
+                account, set().union(*own.values())))
+            index = _Index(mine)
             for msg in sent:
-                if not self._match_sent(msg, unsent):
-                    self._match_own(msg, mine)
+                if not self._match_sent(msg, unsent) and msg.id in own:
+                    self._match_own(msg, index.narrow(own[msg.id]))
         if inbound:
-            waiting = self._waiting(account)
+            keys = {m.id: _answer_keys(m) for m in inbound}
+            if any(k is None for k in keys.values()):
+                waiting = self._waiting(account)  # a tracking system's or a network's mail
+            else:
+                waiting = self._waiting(account, self.store.answering(
+                    account, set().union(*(k for k in keys.values() if k is not None))))
+            index = _Index(waiting)
             for msg in inbound:
-                self._learn_role(msg, waiting)
-                self._match_answer(msg, waiting, notices)
+                candidates = index.narrow(keys[msg.id])
+                self._learn_role(msg, candidates)
+                self._match_answer(msg, candidates, notices)
 
     def _learn_role(self, msg: MailMessage, waiting: list[_Waiting]) -> None:
         """No invitation named the role, but the company's own mail does ("Interview
@@ -92,19 +110,34 @@ class MailSync:
 
     def interest(self, account: str, only: str | None = None) -> Interest:
         """What makes a message a candidate answer for the waiting interviews (all of
-        ``account``'s, or the one ``only`` names): a provider fetches bodies for these."""
-        waiting = [w for w in self._waiting(account) if only is None or w.interview.id == only]
+        ``account``'s, or the one ``only`` names): a provider fetches bodies for these.
+
+        All of them come from the answer index, not from the interviews; the result is
+        kept while the state is unchanged (an idle cycle asks again for one query)."""
+        version = self.store.keys_version()
+        cached = self._interest.get((account, only))
+        if cached is not None and cached[0] == version:
+            return cached[1]
+        if only is None:
+            keys = set(self.store.waiting_keys(account))
+            anyone = bool(keys) or self.store.has_waiting(account)
+        else:
+            waiting = self._waiting(account, {only})
+            keys = {k for w in waiting for k in _keys_of(w)}
+            anyone = bool(waiting)
         own = own_company_domains(self.config.me.addresses)
-        domains = {registrable_domain(w.interview.company_domain) for w in waiting}
+        domains = {k[2:] for k in keys if k.startswith("c:")}
         domains = {d for d in domains if d and not is_freemail(d) and d not in own}
-        if waiting:
+        if anyone:
             domains |= ANSWER_SERVICE_DOMAINS  # tracking systems write for the companies
-        return Interest(
+        interest = Interest(
             domains=frozenset(domains),
-            addresses=frozenset(a for w in waiting for a in w.people if a),
-            threads=frozenset(t for w in waiting for t in w.threads),
-            message_ids=frozenset(m for w in waiting for m in w.message_ids),
+            addresses=frozenset(k[2:] for k in keys if k.startswith("p:")),
+            threads=frozenset(k[2:] for k in keys if k.startswith("t:")),
+            message_ids=frozenset(k[2:] for k in keys if k.startswith("i:")),
         )
+        self._interest[(account, only)] = (version, interest)
+        return interest
 
     def _match_own(self, msg: MailMessage, waiting: list[_Waiting]) -> None:
         """Rule 11: a message the user wrote themselves to an interview's people, its
@@ -162,13 +195,16 @@ class MailSync:
                  back_on.isoformat())
         self.store.save_interview(self.store.conn, w.interview)
 
-    def _waiting(self, account: str) -> list[_Waiting]:
-        """Open, unanswered interviews with what identifies an answer to each."""
+    def _waiting(self, account: str, among: set[str] | None = None) -> list[_Waiting]:
+        """Open, unanswered interviews (only those ``among`` these ids, when given) with
+        what identifies an answer to each, in the order of their start."""
+        if among is not None and not among:
+            return []
+        interviews = self.store.waiting(account, among)
+        all_drafts = self.store.drafts_of([iv.id for iv in interviews])
         result = []
-        for iv in self.store.interviews(account, open_only=True):
-            if iv.answered_at is not None:
-                continue
-            drafts = self.store.drafts(iv.id)
+        for iv in interviews:
+            drafts = all_drafts[iv.id]
             people = {p.email for p in iv.recipients if p.email}
             if iv.main_contact and iv.main_contact.email:
                 people.add(iv.main_contact.email)
@@ -206,6 +242,66 @@ class MailSync:
                 log.warning("%s", text)
                 notices.append(text)
             mark_answered(self.store, iv, msg.date or self.clock(), verdict.reason)
+
+
+class _Index:
+    """The loaded waiting interviews by answer key (as the store's answer index has them)."""
+
+    def __init__(self, waiting: list[_Waiting]) -> None:
+        self.waiting = waiting
+        self.keys = {id(w): _keys_of(w) for w in waiting}
+
+    def narrow(self, keys: set[str] | None) -> list[_Waiting]:
+        """The still unanswered interviews sharing a key with a message (all: None)."""
+        return [w for w in self.waiting if w.interview.answered_at is None
+                and (keys is None or not keys.isdisjoint(self.keys[id(w)]))]
+
+
+def _keys_of(w: _Waiting) -> set[str]:
+    iv = w.interview
+    return interview_keys(iv.snapshot, iv.company_domain, sorted(w.threads),
+                          sorted(w.message_ids))
+
+
+def _relayed(sender: str) -> bool:
+    """A tracking system or a professional network: it may write about any company."""
+    # Exactly the senders rule 6's own clause for them recognises (replies._on_behalf),
+    # and any of their registrable domains besides.
+    return (registrable_domain(domain_of(sender)) in ANSWER_SERVICE_DOMAINS
+            or replies._service(sender) is not None or replies._network(sender) is not None)
+
+
+def _linked(msg: MailMessage) -> set[str]:
+    keys = {f"t:{msg.thread_id}"} if msg.thread_id else set()
+    for m in (msg.in_reply_to, *msg.references):
+        if m:
+            keys |= {f"m:{m}", f"m:{bracketed(m)}"}
+    return keys
+
+
+def _answer_keys(msg: MailMessage) -> set[str] | None:
+    """What of ``msg`` rule 6 compares with an interview; None: any interview's."""
+    sender = msg.sender.email if msg.sender else ""
+    if _relayed(sender):
+        return None
+    keys = _linked(msg)
+    if sender:
+        keys.add(f"a:{sender.lower()}")
+        domain = registrable_domain(domain_of(sender))
+        if domain:
+            keys.add(f"d:{domain}")
+    return keys
+
+
+def _own_keys(msg: MailMessage) -> set[str]:
+    """What of the user's own ``msg`` rule 11 compares with an interview."""
+    keys = _linked(msg)
+    for a in (*msg.to, *msg.cc):
+        keys.add(f"a:{a.email.lower()}")
+        domain = registrable_domain(domain_of(a.email))
+        if domain:
+            keys.add(f"d:{domain}")
+    return keys
 
 
 def _when(msg: MailMessage) -> datetime:

@@ -4,6 +4,11 @@ The draft table is what makes rule 5 hold: a row is written (claimed) in its
 own committed transaction before the mailbox is touched, and completed after.
 A claim left without a result is resolved by asking the mailbox for the
 marker, never by writing the draft blindly again.
+
+Interviews with nothing left to draft are *at rest* (``interviews.at_rest``): the
+cycle reads only the working set. Those still waiting for an answer stay reachable
+through ``answer_keys`` (addresses, domains, threads), so a late answer or a later
+interview with the company still finds them without reading the whole history.
 """
 
 from __future__ import annotations
@@ -19,9 +24,10 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from .domains import domain_of, registrable_domain
 from .errors import StateError
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -50,6 +56,10 @@ CREATE TABLE IF NOT EXISTS interviews (
     detected_at TEXT NOT NULL,
     own_sent TEXT NOT NULL DEFAULT '[]',  -- when the user wrote to them (rule 11), JSON
     back_on TEXT,             -- the main contact's out-of-office return day (rule 7)
+    -- 1: nothing is left to draft, ever (closed, finished, or answered after its
+    -- thank-you): out of the working set the cycle and next_due read (schema 4).
+    at_rest INTEGER NOT NULL DEFAULT 0,
+    company_key TEXT NOT NULL DEFAULT '',  -- company.lower(): a later interview (rule 6)
     UNIQUE (account, event_uid)
 );
 CREATE TABLE IF NOT EXISTS drafts (
@@ -75,6 +85,27 @@ CREATE INDEX IF NOT EXISTS drafts_interview ON drafts (interview_id);
 CREATE TABLE IF NOT EXISTS paused (
     account TEXT PRIMARY KEY, reason TEXT NOT NULL, since TEXT NOT NULL
 );
+-- What identifies an answer to each waiting interview (open, unanswered), so that a
+-- message is judged only against the interviews it could answer (rule 6): "a:" an
+-- address of its people, "d:" a registrable domain of the company or its people,
+-- "c:" the company's registrable domain, "t:" a thread id and "m:" a Message-ID of our
+-- notes (raw and bracketed). For the mailbox's Interest, as recorded: "p:" an address,
+-- "i:" a Message-ID. (No semicolons in here: the schema is split on them.)
+CREATE TABLE IF NOT EXISTS answer_keys (
+    key TEXT NOT NULL,
+    interview_id TEXT NOT NULL,
+    PRIMARY KEY (key, interview_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS answer_keys_interview ON answer_keys (interview_id);
+"""
+
+# Indexes on columns a migration may have added: made after the migrations ran.
+_INDEXES = """
+CREATE INDEX IF NOT EXISTS interviews_working ON interviews (at_rest, closed, account);
+CREATE INDEX IF NOT EXISTS interviews_waiting ON interviews (account, closed, answered_at);
+CREATE INDEX IF NOT EXISTS interviews_domain ON interviews (account, company_domain);
+CREATE INDEX IF NOT EXISTS interviews_company ON interviews (account, company_key);
+CREATE INDEX IF NOT EXISTS drafts_state ON drafts (state, sent_at);
 """
 
 # _MIGRATIONS[n - 1] takes a state of schema n to n + 1 (what _SCHEMA creates is current).
@@ -82,6 +113,9 @@ _MIGRATIONS = [
     "ALTER TABLE drafts ADD COLUMN owner TEXT",
     "ALTER TABLE interviews ADD COLUMN own_sent TEXT NOT NULL DEFAULT '[]';"
     "ALTER TABLE interviews ADD COLUMN back_on TEXT",
+    # 3 -> 4: interviews at rest and the answer index (filled by _refresh_all after it).
+    "ALTER TABLE interviews ADD COLUMN at_rest INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE interviews ADD COLUMN company_key TEXT NOT NULL DEFAULT ''",
 ]
 
 _BUSY_TIMEOUT = 30  # seconds SQLite waits for another connection's write to end
@@ -171,6 +205,33 @@ class DraftRow:
     owner: str = ""  # host:pid of the process that claimed it ("" before schema 2)
 
 
+def bracketed(message_id: str) -> str:
+    value = message_id.strip()
+    if not value:
+        return ""
+    return value if value.startswith("<") else f"<{value}>"
+
+
+def interview_keys(snapshot: dict[str, Any], company_domain: str, threads: list[str],
+                   message_ids: list[str]) -> set[str]:
+    """The answer keys of a waiting interview (see the answer_keys table): a superset of
+    what any clause of rule 6 or rule 11 compares a message with, all in lower case."""
+    emails = [str(r.get("email") or "") for r in snapshot.get("recipients", [])]
+    contact = snapshot.get("main_contact")
+    if contact:
+        emails.append(str(contact.get("email") or ""))
+    keys = {f"a:{e.lower()}" for e in emails if e} | {f"p:{e}" for e in emails if e}
+    keys |= {f"d:{d}" for d in (registrable_domain(domain_of(e)) for e in emails if e) if d}
+    company = registrable_domain(company_domain) if company_domain else ""
+    if company:
+        keys |= {f"c:{company}", f"d:{company}"}
+    keys |= {f"t:{t}" for t in threads}
+    keys |= {f"m:{m}" for m in message_ids} | {f"m:{bracketed(m)}" for m in message_ids}
+    keys |= {f"i:{m}" for m in message_ids}
+    keys.discard("m:")
+    return keys
+
+
 class Store:
     """One SQLite file (mode 0600, WAL); every change in an explicit transaction."""
 
@@ -227,6 +288,11 @@ class Store:
                 for step in range(version, SCHEMA_VERSION):
                     for statement in _MIGRATIONS[step - 1].split(";"):
                         self.conn.execute(statement)
+                for statement in _INDEXES.split(";"):
+                    if statement.strip():
+                        self.conn.execute(statement)
+                if version < 4:
+                    self._refresh_all()
                 self.conn.execute(
                     "INSERT INTO meta VALUES ('schema_version', ?) "
                     "ON CONFLICT (key) DO UPDATE SET value=excluded.value", (str(SCHEMA_VERSION),)
@@ -366,6 +432,7 @@ class Store:
                 iv.back_on.isoformat() if iv.back_on else None,
             ),
         )
+        self._refresh(conn, iv.id)
 
     def add_note(self, conn: sqlite3.Connection, interview_id: str, text: str) -> None:
         """Append one note in place (no read-modify-write a concurrent writer could undo)."""
@@ -377,6 +444,7 @@ class Store:
         cursor = conn.execute(
             "UPDATE interviews SET closed=?, closed_reason='by hand' "
             "WHERE id=? AND closed IS NULL", (how, interview_id))
+        self._refresh(conn, interview_id)
         return cursor.rowcount == 1
 
     def reopen(self, conn: sqlite3.Connection, interview_id: str) -> bool:
@@ -385,6 +453,7 @@ class Store:
             "UPDATE interviews SET closed=NULL, closed_reason=NULL "
             "WHERE id=? AND closed IN ('skipped', 'done') AND closed_reason='by hand'",
             (interview_id,))
+        self._refresh(conn, interview_id)
         return cursor.rowcount == 1
 
     def is_open(self, interview_id: str) -> bool:
@@ -425,7 +494,9 @@ class Store:
             where.append("state=?")
             args.append(state)
         if account is not None:
-            where.append("interview_id IN (SELECT id FROM interviews WHERE account=?)")
+            # Per draft row by primary key: no list of every interview of the account.
+            where.append("EXISTS (SELECT 1 FROM interviews i WHERE i.id = drafts.interview_id "
+                         "AND i.account=?)")
             args.append(account)
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -442,11 +513,16 @@ class Store:
             "ON CONFLICT (marker) DO NOTHING",
             (marker, interview_id, kind, recipient, subject, _ts(now), owner),
         )
+        if cursor.rowcount == 1:
+            self._refresh(conn, interview_id)
         return cursor.rowcount == 1
 
     def drop_claim(self, conn: sqlite3.Connection, marker: str) -> None:
         """Forget a claim whose draft is known not to exist and is no longer wanted."""
+        row = conn.execute("SELECT interview_id FROM drafts WHERE marker=?", (marker,)).fetchone()
         conn.execute("DELETE FROM drafts WHERE marker=? AND state='claimed'", (marker,))
+        if row is not None:
+            self._refresh(conn, row[0])
 
     def record_created(self, marker: str, draft_id: str, message_id: str, thread_id: str,
                        created: datetime) -> None:
@@ -456,6 +532,7 @@ class Store:
                 "message_id), thread_id=?, created_at=? WHERE marker=?",
                 (draft_id, message_id or None, thread_id, _ts(created), marker),
             )
+            self._refresh_draft(conn, marker)
 
     def record_sent(self, conn: sqlite3.Connection, marker: str, sent_at: datetime,
                     message_id: str, references: list[str], thread_id: str,
@@ -465,6 +542,147 @@ class Store:
             "sent_thread_id=?, sent_provider_id=? WHERE marker=?",
             (_ts(sent_at), message_id, json.dumps(references), thread_id, provider_id, marker),
         )
+        self._refresh_draft(conn, marker)
+
+    # -- the working set and the answer index (schema 4) --------------------
+    def _refresh_draft(self, conn: sqlite3.Connection, marker: str) -> None:
+        row = conn.execute("SELECT interview_id FROM drafts WHERE marker=?", (marker,)).fetchone()
+        if row is not None:
+            self._refresh(conn, row[0])
+
+    def _refresh(self, conn: sqlite3.Connection, interview_id: str) -> None:
+        """Recompute what is derived from one interview's row and drafts: whether it is
+        at rest, its company key, and its answer keys (kept only while it waits)."""
+        conn.execute("DELETE FROM answer_keys WHERE interview_id=?", (interview_id,))
+        conn.execute("INSERT INTO meta VALUES ('answer_keys', '1') ON CONFLICT (key) "
+                     "DO UPDATE SET value=CAST(value AS INTEGER) + 1")
+        row = conn.execute(
+            "SELECT closed, answered_at, missed, end, own_sent, company, company_domain, "
+            "snapshot FROM interviews WHERE id=?", (interview_id,)).fetchone()
+        if row is None:
+            return
+        closed, answered_at, missed, end, own_sent, company, company_domain, snapshot = row
+        drafts = conn.execute(
+            "SELECT kind, thread_id, sent_thread_id, message_id, sent_message_id FROM drafts "
+            "WHERE interview_id=?", (interview_id,)).fetchall()
+        # Mirrors lifecycle.next_step: nothing is ever due again, whatever the time.
+        ended = datetime.fromisoformat(end)
+        thank_you_done = (bool(missed) or any(d[0] == "thank_you" for d in drafts)
+                          or any(datetime.fromisoformat(t) >= ended for t in json.loads(own_sent)))
+        at_rest = (closed is not None or any(d[0] == "status_check" for d in drafts)
+                   or (answered_at is not None and thank_you_done))
+        conn.execute("UPDATE interviews SET at_rest=?, company_key=? WHERE id=?",
+                     (int(at_rest), company.lower(), interview_id))
+        if closed is None and answered_at is None:
+            keys = interview_keys(json.loads(snapshot), company_domain,
+                                  [t for d in drafts for t in d[1:3] if t],
+                                  [m for d in drafts for m in d[3:5] if m])
+            conn.executemany("INSERT OR IGNORE INTO answer_keys VALUES (?, ?)",
+                             [(k, interview_id) for k in sorted(keys)])
+
+    def _refresh_all(self) -> None:
+        for (interview_id,) in self.conn.execute("SELECT id FROM interviews").fetchall():
+            self._refresh(self.conn, interview_id)
+
+    def working(self, account: str | None = None) -> list[Interview]:
+        """Open interviews with something still to draft (not at rest), by start."""
+        sql = f"SELECT {self._IV_COLS} FROM interviews WHERE at_rest=0 AND closed IS NULL"
+        args: list[str] = []
+        if account is not None:
+            sql += " AND account=?"
+            args.append(account)
+        return [self._interview(r) for r in self.conn.execute(sql + " ORDER BY start, id", args)]
+
+    def drafts_of(self, interview_ids: list[str]) -> dict[str, list[DraftRow]]:
+        """The drafts of each of ``interview_ids`` (one query per 500 of them)."""
+        result: dict[str, list[DraftRow]] = {i: [] for i in interview_ids}
+        for n in range(0, len(interview_ids), 500):
+            chunk = interview_ids[n:n + 500]
+            rows = self.conn.execute(
+                f"SELECT {self._DR_COLS} FROM drafts WHERE interview_id IN "
+                f"({','.join('?' * len(chunk))}) ORDER BY claimed_at, marker", chunk)
+            for r in rows:
+                result[r[1]].append(self._draft(r))
+        return result
+
+    def waiting(self, account: str, ids: set[str] | None = None) -> list[Interview]:
+        """Open, unanswered interviews of ``account`` (only ``ids`` when given), by start."""
+        sql = (f"SELECT {self._IV_COLS} FROM interviews WHERE account=? AND closed IS NULL "
+               "AND answered_at IS NULL")
+        if ids is None:
+            rows = self.conn.execute(sql + " ORDER BY start, id", (account,)).fetchall()
+        else:
+            wanted = sorted(ids)
+            rows = []
+            for n in range(0, len(wanted), 500):
+                chunk = wanted[n:n + 500]
+                rows += self.conn.execute(
+                    sql + f" AND id IN ({','.join('?' * len(chunk))})", (account, *chunk)
+                ).fetchall()
+            rows.sort(key=lambda r: (r[4], r[0]))
+        return [self._interview(r) for r in rows]
+
+    def answering(self, account: str, keys: set[str]) -> set[str]:
+        """The waiting interviews of ``account`` that have any of ``keys``."""
+        found: set[str] = set()
+        wanted = sorted(keys)
+        for n in range(0, len(wanted), 500):
+            chunk = wanted[n:n + 500]
+            found.update(r[0] for r in self.conn.execute(
+                # CROSS JOIN: from the keys (few) to their interviews, never the other way.
+                "SELECT DISTINCT k.interview_id FROM answer_keys k CROSS JOIN interviews i "
+                f"ON i.id = k.interview_id WHERE k.key IN ({','.join('?' * len(chunk))}) "
+                "AND i.account=?", (*chunk, account)))
+        return found
+
+    def waiting_keys(self, account: str) -> list[str]:
+        """Every answer key of the waiting interviews of ``account`` (for an Interest)."""
+        return [r[0] for r in self.conn.execute(
+            "SELECT DISTINCT k.key FROM answer_keys k JOIN interviews i ON i.id = k.interview_id "
+            "WHERE i.account=? AND i.closed IS NULL AND i.answered_at IS NULL", (account,))]
+
+    def unsent(self, account: str) -> list[DraftRow]:
+        """Drafts of ``account`` written and not yet seen sent, as :meth:`drafts` orders them."""
+        rows = self.conn.execute(
+            f"SELECT {self._DR_COLS} FROM drafts WHERE state='created' AND sent_at IS NULL "
+            "AND EXISTS (SELECT 1 FROM interviews i WHERE i.id = drafts.interview_id "
+            "AND i.account=?) ORDER BY claimed_at, marker", (account,))
+        return [self._draft(r) for r in rows]
+
+    def has_waiting(self, account: str) -> bool:
+        return self.conn.execute(
+            "SELECT 1 FROM interviews WHERE account=? AND closed IS NULL "
+            "AND answered_at IS NULL LIMIT 1", (account,)).fetchone() is not None
+
+    def same_company(self, account: str, company_domain: str,
+                     company: str) -> list[Interview]:
+        """Open interviews of ``account`` at ``company_domain`` or named ``company`` (any
+        case), by start: what a new interview with that company can answer (rule 6)."""
+        where, args = [], [account]
+        if company_domain:
+            where.append("company_domain=?")
+            args.append(company_domain)
+        if company:
+            where.append("company_key=?")
+            args.append(company.lower())
+        if not where:
+            return []
+        rows = self.conn.execute(
+            f"SELECT {self._IV_COLS} FROM interviews WHERE account=? AND closed IS NULL "
+            f"AND ({' OR '.join(where)}) ORDER BY start, id", args)
+        return [self._interview(r) for r in rows]
+
+    def open_events(self, account: str) -> list[tuple[str, datetime]]:
+        """(event uid, end) of the open interviews of ``account``: no snapshot decoded."""
+        return [(uid, datetime.fromisoformat(end)) for uid, end in self.conn.execute(
+            "SELECT event_uid, end FROM interviews WHERE account=? AND closed IS NULL",
+            (account,))]
+
+    def keys_version(self) -> str:
+        """Changes whenever an interview or a draft changed (in this process or another),
+        not when a checkpoint did: what an Interest made from the answer index depends on."""
+        row = self.conn.execute("SELECT value FROM meta WHERE key='answer_keys'").fetchone()
+        return str(row[0]) if row else ""
 
     # -- paused accounts -----------------------------------------------------
     def paused(self) -> dict[str, tuple[str, datetime]]:

@@ -12,6 +12,7 @@ compiled, so a title such as ``{{ config }}`` appears literally.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -135,8 +136,28 @@ def check_templates(override_dir: Path | None) -> list[str]:
 
 
 def _environment(override_dir: Path | None) -> SandboxedEnvironment:
-    """A fresh environment per draft (drafts are rare), so an override file
-    added or edited while the daemon runs applies to the next draft."""
+    """One environment (and its compiled templates) while the override folder is
+    unchanged: an override file added, removed or edited while the daemon runs
+    makes a new one, so it applies to the next draft."""
+    return _cached_environment(override_dir, _folder_state(override_dir))
+
+
+def _folder_state(folder: Path | None) -> frozenset[tuple[str, int, int]]:
+    """Name, mtime and size of each file in ``folder``: changes with any edit."""
+    if folder is None:
+        return frozenset()
+    try:
+        with os.scandir(folder) as entries:
+            return frozenset((e.name, e.stat().st_mtime_ns, e.stat().st_size)
+                             for e in entries if e.is_file())
+    except OSError:
+        return frozenset()  # a missing folder: the built-in templates, as before
+
+
+@functools.lru_cache(maxsize=4)
+def _cached_environment(override_dir: Path | None,
+                        state: frozenset[tuple[str, int, int]]) -> SandboxedEnvironment:
+    del state  # part of the cache key only
     loaders = [FileSystemLoader(BUILTIN_DIR, encoding="utf-8")]
     if override_dir is not None:
         loaders.insert(0, FileSystemLoader(override_dir, encoding="utf-8"))

@@ -18,9 +18,11 @@ parsing; a calendar of ten years needs only its current weeks parsed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import itertools
 import logging
+import math
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -175,6 +177,7 @@ def read_events(
     usable = _usable_components(entries, where, lines)
     single, series = _split_series(usable)
     occurrences = [(c, False) for c in single]
+    series = _fast_forward(series, start)
     occurrences += [(c, True) for c in _expand(series, start.astimezone(default_tz),
                                                end.astimezone(default_tz), where, lines)]
     events: list[Event] = []
@@ -772,6 +775,85 @@ def _split_series(
 
 
 # -- expanding -------------------------------------------------------------
+
+# RRULE parts with which moving DTSTART on by whole periods keeps every later occurrence.
+_SHIFTABLE = frozenset({"FREQ", "INTERVAL", "UNTIL", "BYDAY", "WKST"})
+
+
+def _fast_forward(components: list[Component], start: datetime) -> list[Component]:
+    """Open-ended daily and weekly series moved on to just before the window.
+
+    recurring_ical_events walks a series from its first date: a weekly meeting
+    that began ten years ago costs ten years of occurrences on every read. A
+    series of one component (no overrides) whose rule repeats every P days
+    (DAILY, WEEKLY, INTERVAL, weekday BYDAY; no COUNT, which counts from the
+    first date) has the same occurrences from DTSTART + k*P on, for whole k
+    (wall-clock days, as RFC 5545 repeats them). Moved so that the new first
+    occurrence ends at least one period before ``start``, the window sees the
+    same occurrences; anything else is left as it is.
+    """
+    groups: dict[str, list[Component]] = {}
+    for component in components:
+        groups.setdefault(str(component["UID"]), []).append(component)
+    for group in groups.values():
+        if len(group) == 1:
+            # Anything odd is left to the expansion as it is (which names what is wrong).
+            with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError,
+                                     OverflowError):
+                _move_on(group[0], start)
+    return components
+
+
+def _move_on(component: Component, start: datetime) -> None:
+    props: Any = component  # icalendar's typed getters do not know which value a name has
+    rule = props.get("RRULE")
+    if (rule is None or isinstance(rule, list) or "RDATE" in component
+            or "RECURRENCE-ID" in component or set(rule) - _SHIFTABLE):
+        return
+    interval = int(rule.get("INTERVAL", [1])[0])
+    byday = [str(d) for d in rule.get("BYDAY", [])]
+    if interval < 1 or not all(d.isalpha() for d in byday):
+        return  # "1MO" (the first Monday) is a monthly idea
+    freq = str(rule["FREQ"][0]).upper()
+    if freq == "WEEKLY":
+        period = 7 * interval
+    elif freq == "DAILY":
+        period = math.lcm(interval, 7) if byday else interval
+    else:
+        return
+    first = props["DTSTART"].dt
+    if not isinstance(first, datetime) or first.tzinfo is None:
+        return  # all-day or floating: cheap enough, and read in the user's zone later
+    if "DTEND" in component:
+        length = props["DTEND"].dt - first
+    elif "DURATION" in component:
+        length = props["DURATION"].dt
+    else:
+        length = timedelta(0)
+    if not isinstance(length, timedelta) or length < timedelta(0):
+        return
+    target = start - length - timedelta(days=period)
+    if first >= target:
+        return
+    steps = (target - first) // timedelta(days=period)
+    if steps <= 0:
+        return
+    moved = _wall_clock_plus(first, timedelta(days=period * steps))
+    props["DTSTART"].dt = moved
+    if "DTEND" in component:
+        props["DTEND"].dt = _wall_clock_plus(props["DTEND"].dt,
+                                                 timedelta(days=period * steps))
+
+
+def _wall_clock_plus(moment: datetime, days: timedelta) -> datetime:
+    """The same local time ``days`` later (pytz zones need their localize)."""
+    zone = moment.tzinfo
+    naive = moment.replace(tzinfo=None) + days
+    localize = getattr(zone, "localize", None)
+    if localize is not None:
+        return localize(naive)
+    return naive.replace(tzinfo=zone)
+
 
 def _expand(
     components: list[Component], start: datetime, end: datetime, where: _Where,

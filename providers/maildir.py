@@ -91,6 +91,8 @@ SEARCH_SLACK_NS = 86_400 * 10**9
 # A directory changed this recently may change again within the same mtime
 # tick without its mtime moving; it is listed again next cycle to be sure.
 SETTLE_NS = 2_000_000_000
+# find_marker reads only files changed after the claim less this much (clock skew).
+MARKER_MARGIN_NS = 86_400 * 10**9
 _CHECKPOINT_VERSION = 2
 _OLD_VERSIONS = (1,)  # INBOX and .Sent only; read on, other folders start from not_before
 _COUNTER = itertools.count(1)
@@ -194,6 +196,11 @@ class MaildirMailbox(Mailbox):
     def __init__(self, account: str, root: Path) -> None:
         self.account = account
         self.root = Path(root)
+        # Per directory: the state the last scan left and the hashes of the names it
+        # listed. A directory that changed is listed again, but only names not listed
+        # then are stat'ed (Maildir files never change in place: a new flag is a new
+        # name); used only when the checkpoint handed in is that same state.
+        self._listed: dict[str, tuple[_DirState, frozenset[int]]] = {}
 
     # -- reading -------------------------------------------------------------
     def messages_since(self, checkpoint: str | None, not_before: datetime,
@@ -253,7 +260,10 @@ class MaildirMailbox(Mailbox):
         settled: bool, not_before_ns: int, new_since_ns: int | None,
         interest: Interest | None, messages: list[MailMessage], problems: list[str],
     ) -> _DirState:
-        entries = self._list(path, problems)
+        cached = self._listed.get(rel)
+        known = cached[1] if cached is not None and old is not None and cached[0] == old \
+            else None
+        entries, listed = self._list_new(path, problems, known)
         match = known_suffix(interest.domains) if interest is not None else None
         for name, ctime_ns, file_mtime_ns in entries:
             if old is None:
@@ -283,10 +293,54 @@ class MaildirMailbox(Mailbox):
                 message = replace(message, excerpt=_excerpt(path / name))
             messages.append(message)
         max_ctime = max((c for _, c, _ in entries), default=0)
-        if old is not None:
-            max_ctime = max(max_ctime, old.max_ctime_ns)
-        at_max = tuple(sorted(n for n, c, _ in entries if c == max_ctime))
-        return _DirState(mtime_ns, settled, max_ctime, at_max)
+        at_max_names = {n for n, c, _ in entries if c == max_ctime}
+        if old is not None and old.max_ctime_ns >= max_ctime:
+            max_ctime = old.max_ctime_ns
+            at_max_names = {n for n, c, _ in entries if c == max_ctime}
+            if known is not None:
+                # Names not stat'ed this time kept their ctime: still at the maximum.
+                at_max_names |= {n for n in old.at_max if hash(n) in listed}
+        state = _DirState(mtime_ns, settled, max_ctime, tuple(sorted(at_max_names)))
+        self._listed[rel] = (state, listed)
+        return state
+
+    def _list_new(self, path: Path, problems: list[str], known: frozenset[int] | None,
+                  ) -> tuple[list[tuple[str, int, int]], frozenset[int]]:
+        """(name, ctime ns, mtime ns) of the regular files in ``path`` whose names are not
+        in ``known`` (name hashes; None: all of them), and the hashes of every name."""
+        if known is None:
+            entries = self._list(path, problems)
+            return entries, frozenset(hash(n) for n, _, _ in entries)
+        fresh, listed = [], []
+        try:
+            with os.scandir(path) as it:
+                for entry in it:
+                    name = entry.name
+                    if name.startswith("."):
+                        continue
+                    key = hash(name)
+                    listed.append(key)
+                    if key in known:
+                        continue
+                    try:
+                        st = entry.stat()
+                    except FileNotFoundError:
+                        listed.pop()
+                        continue  # gone between listing and stat
+                    except OSError as exc:
+                        problems.append(f"{self._rel(path)}/{name}: cannot read: "
+                                        f"{exc.strerror or exc}")
+                        listed.pop()
+                        continue
+                    if stat.S_ISREG(st.st_mode):
+                        fresh.append((name, st.st_ctime_ns, st.st_mtime_ns))
+                    else:
+                        listed.pop()
+        except FileNotFoundError:
+            return [], frozenset()
+        except OSError as exc:
+            raise self._unavailable(path, exc.strerror or str(exc)) from None
+        return fresh, frozenset(listed)
 
     def search_answers(self, since: datetime, interest: Interest) -> list[MailMessage]:
         # One pass over every folder read for answers; a file delivered well before
@@ -375,15 +429,24 @@ class MaildirMailbox(Mailbox):
 
     def find_marker(self, marker: str, *, subject: str = "",
                     since: datetime | None = None) -> list[DraftRef]:
-        # Files keep every header: the marker alone decides.
+        # Files keep every header: the marker alone decides. A draft claimed at ``since``
+        # was written after it, and so was any copy of it (sent, moved, synced): a file
+        # whose inode has not changed since then (ctime; mtime too, for a sync tool that
+        # sets it) is not read. A day of margin for clocks that disagree, and never later
+        # than the real clock (an engine clock ahead of it must not hide a draft).
         self._require_root()
+        cutoff = 0
+        if since is not None:
+            cutoff = int(min(since.timestamp(), time.time()) * 1e9) - MARKER_MARGIN_NS
         found: list[DraftRef] = []
         sent = [b for b in self._folders(None)[2] if b.role is Folder.SENT]
         for box in (DRAFTS, *sent):
             for rel in box.dirs():
                 path = self.root / rel
                 unreadable: list[str] = []
-                for name, _, mtime_ns in self._list(path, unreadable):
+                for name, ctime_ns, mtime_ns in self._list(path, unreadable):
+                    if max(ctime_ns, mtime_ns) < cutoff:
+                        continue
                     ref = self._marked(path / name, box, marker, mtime_ns)
                     if ref is not None:
                         found.append(ref)

@@ -143,6 +143,13 @@ def test_a_schema_1_state_is_migrated_to_the_current_one(tmp_path: Path) -> None
         conn.execute("ALTER TABLE drafts DROP COLUMN owner")
         conn.execute("ALTER TABLE interviews DROP COLUMN own_sent")
         conn.execute("ALTER TABLE interviews DROP COLUMN back_on")
+        # ... and none of schema 4's working set or answer index.
+        for index in ("interviews_working", "interviews_waiting", "interviews_domain",
+                      "interviews_company"):
+            conn.execute(f"DROP INDEX {index}")
+        conn.execute("ALTER TABLE interviews DROP COLUMN at_rest")
+        conn.execute("ALTER TABLE interviews DROP COLUMN company_key")
+        conn.execute("DROP TABLE answer_keys")
         conn.execute("UPDATE meta SET value='1' WHERE key='schema_version'")
     store.close()
     store = Store.open(tmp_path)
@@ -150,6 +157,10 @@ def test_a_schema_1_state_is_migrated_to_the_current_one(tmp_path: Path) -> None
     assert row.marker == marker and row.owner == ""
     (iv,) = store.interviews()
     assert iv.own_sent == [] and iv.back_on is None
+    # The migration to schema 4 filled the working set and the answer index.
+    assert [w.id for w in store.working("home")] == [iv.id]
+    assert store.answering("home", {"a:jane@acme.com"}) == {iv.id}
+    assert store.same_company("home", "", "ACME")[0].id == iv.id
     assert store.conn.execute(
         "SELECT value FROM meta WHERE key='schema_version'").fetchone() == (str(SCHEMA_VERSION),)
 
