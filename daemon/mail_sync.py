@@ -68,12 +68,13 @@ class MailSync:
         if sent:
             unsent = self.store.unsent(account)
             own = {m.id: _own_keys(m) for m in sent if not m.marker and m.date is not None}
+            # Answered interviews too: the user's own thank-you still counts (rule 11).
             mine = self._waiting(account, self.store.answering(
-                account, set().union(*own.values())))
+                account, set().union(*own.values())), answered=True)
             index = _Index(mine)
             for msg in sent:
                 if not self._match_sent(msg, unsent) and msg.id in own:
-                    self._match_own(msg, index.narrow(own[msg.id]))
+                    self._match_own(msg, index.narrow(own[msg.id], answered=True))
         if inbound:
             keys = {m.id: _answer_keys(m) for m in inbound}
             if any(k is None for k in keys.values()):
@@ -190,17 +191,25 @@ class MailSync:
         sender = msg.sender.email if msg.sender else ""
         if contact is None or sender != contact.email or w.interview.back_on == back_on:
             return
+        # The newest reply says when they are back: an older one read again (the user
+        # archived it, a provider re-reports a move) never brings back its earlier day.
+        said_at = (msg.date or self.clock()).isoformat()
+        if w.interview.snapshot.get("away_reply_at", "") > said_at:
+            return
+        w.interview.snapshot["away_reply_at"] = said_at
         w.interview.back_on = back_on
         log.info("interview %s: %s is away until %s", w.interview.id, sender,
                  back_on.isoformat())
         self.store.save_interview(self.store.conn, w.interview)
 
-    def _waiting(self, account: str, among: set[str] | None = None) -> list[_Waiting]:
-        """Open, unanswered interviews (only those ``among`` these ids, when given) with
-        what identifies an answer to each, in the order of their start."""
+    def _waiting(self, account: str, among: set[str] | None = None, *,
+                 answered: bool = False) -> list[_Waiting]:
+        """Open, unanswered interviews (only those ``among`` these ids, when given; the
+        answered ones too with ``answered``) with what identifies an answer to each, in
+        the order of their start."""
         if among is not None and not among:
             return []
-        interviews = self.store.waiting(account, among)
+        interviews = self.store.waiting(account, among, answered=answered)
         all_drafts = self.store.drafts_of([iv.id for iv in interviews])
         result = []
         for iv in interviews:
@@ -251,9 +260,10 @@ class _Index:
         self.waiting = waiting
         self.keys = {id(w): _keys_of(w) for w in waiting}
 
-    def narrow(self, keys: set[str] | None) -> list[_Waiting]:
-        """The still unanswered interviews sharing a key with a message (all: None)."""
-        return [w for w in self.waiting if w.interview.answered_at is None
+    def narrow(self, keys: set[str] | None, *, answered: bool = False) -> list[_Waiting]:
+        """The still unanswered interviews (answered ones too with ``answered``) sharing a
+        key with a message (all: None)."""
+        return [w for w in self.waiting if (answered or w.interview.answered_at is None)
                 and (keys is None or not keys.isdisjoint(self.keys[id(w)]))]
 
 

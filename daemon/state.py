@@ -573,7 +573,9 @@ class Store:
                    or (answered_at is not None and thank_you_done))
         conn.execute("UPDATE interviews SET at_rest=?, company_key=? WHERE id=?",
                      (int(at_rest), company.lower(), interview_id))
-        if closed is None and answered_at is None:
+        # Kept while an answer can still matter, and while an answered interview still
+        # waits for its thank-you (the user's own one counts then: rule 11).
+        if closed is None and (answered_at is None or not at_rest):
             keys = interview_keys(json.loads(snapshot), company_domain,
                                   [t for d in drafts for t in d[1:3] if t],
                                   [m for d in drafts for m in d[3:5] if m])
@@ -605,10 +607,13 @@ class Store:
                 result[r[1]].append(self._draft(r))
         return result
 
-    def waiting(self, account: str, ids: set[str] | None = None) -> list[Interview]:
-        """Open, unanswered interviews of ``account`` (only ``ids`` when given), by start."""
-        sql = (f"SELECT {self._IV_COLS} FROM interviews WHERE account=? AND closed IS NULL "
-               "AND answered_at IS NULL")
+    def waiting(self, account: str, ids: set[str] | None = None, *,
+                answered: bool = False) -> list[Interview]:
+        """Open, unanswered interviews of ``account`` (only ``ids`` when given; answered
+        ones too with ``answered``), by start."""
+        sql = f"SELECT {self._IV_COLS} FROM interviews WHERE account=? AND closed IS NULL"
+        if not answered:
+            sql += " AND answered_at IS NULL"
         if ids is None:
             rows = self.conn.execute(sql + " ORDER BY start, id", (account,)).fetchall()
         else:

@@ -43,7 +43,7 @@ class OldSync(MailSync):
         if sent:
             unsent = [d for d in self.store.drafts(account=account)
                       if d.state == "created" and d.sent_at is None]
-            mine = self._waiting(account)
+            mine = self._waiting(account, answered=True)  # rule 11 counts when answered too
             for msg in sent:
                 if not self._match_sent(msg, unsent):
                     self._match_own(msg, mine)

@@ -1,18 +1,21 @@
 """The lifecycle under random timelines (hypothesis ``RuleBasedStateMachine``).
 
-Interviews are added, moved, cancelled and deleted; mail arrives from
-interviewers, colleagues, strangers, auto-responders and the user; the user
-sends and deletes drafts; time passes; the daemon runs cycles, restarts and
-crashes between writing a draft and recording it. After every step the
-mailbox itself (not only the state) is checked against the product rules.
+Interviews are added, moved, postponed beyond the calendar window, cancelled and
+deleted; mail arrives from interviewers, colleagues, strangers, tracking systems,
+auto-responders (out-of-office replies with a return day among them) and the user,
+in the inbox or filed in another folder, and messages move between folders; the
+user writes to the company themselves (rule 11), sends and deletes drafts; time
+passes; the daemon runs cycles, restarts and crashes between writing a draft and
+recording it. After every step the mailbox itself (not only the state) is checked
+against the product rules.
 """
 
 from __future__ import annotations
 
 import shutil
 import tempfile
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from hypothesis import HealthCheck, event, note, settings
@@ -27,8 +30,8 @@ from hypothesis.stateful import (
 )
 
 from daemon.engine import HORIZON, CycleReport, lookback
-from daemon.lifecycle import STATUS_CHECK, THANK_YOU
-from providers.base import Event, Response
+from daemon.lifecycle import MAX_AWAY_WAIT, STATUS_CHECK, THANK_YOU
+from providers.base import Address, Event, Folder, MailMessage, Response
 from tests.memory import ME, Crash, World, inbound, interview_event, person
 
 TIMING = """
@@ -103,6 +106,25 @@ LONG = st.sampled_from([timedelta(days=1), timedelta(days=2), timedelta(days=4)]
 MAIL_KINDS = st.sampled_from(
     ["interviewer", "colleague", "stranger", "auto_header", "auto_subject", "self"]
 )
+# Issue 8: what really arrives. Answers through a tracking system, and the traps: the
+# same system writing about another company, read receipts, calendar notices,
+# newsletters and invoices from the company's own domain.
+FILED_KINDS = st.sampled_from(
+    ["interviewer", "colleague", "ats", "ats_other", "receipt", "calendar_notice",
+     "newsletter", "invoice", "out_of_office", "out_of_office"]
+)
+ANSWER_KINDS = frozenset({"interviewer", "colleague", "ats"})
+# Where a message is: the inbox, or filed by the user or a mail rule (rule 6).
+FOLDERS = st.sampled_from([(Folder.INBOX, "INBOX"), (Folder.OTHER, "Archive"),
+                           (Folder.OTHER, "Jobs/Applications")])
+# When the user writes to them themselves (rule 11), relative to the interview.
+OWN_WHEN = st.sampled_from(["now", "before_due", "before_due", "next_day", "check_due"])
+OWN_SUBJECTS = st.sampled_from(["Thanks for today", "The portfolio I mentioned",
+                                "Checking in on next steps"])
+# Days until an out-of-office sender is back: mostly within the runs' reach, and once
+# beyond the 30 days a status check waits at most (a postponement's months reach it).
+AWAY_DAYS = st.sampled_from([1, 2, 3, 4, 5, 6, 8, 10, 40])
+POSTPONED = st.integers(61, 90).map(lambda d: timedelta(days=d))  # beyond HORIZON
 
 
 @dataclass
@@ -124,6 +146,12 @@ class Tracked:
     # alive after the start (a tidy-up), else treats it as cancelled. Both outcomes are
     # pinned in test_engine_rules.py; the machine asserts neither.
     killed_late: bool = False
+    postponed: bool = False  # moved beyond the calendar window the engine reads (rule 8)
+    thanked: list[datetime] = field(default_factory=list)  # our thank-yous sent, marker kept
+    # One of this company's drafts was sent with its marker dropped: the engine matches
+    # it by subject and recipient, possibly to a sibling interview, so the model does not
+    # know this interview's sent times for sure.
+    loose: bool = False
 
 
 @dataclass(frozen=True)
@@ -133,6 +161,34 @@ class Answer:
     number: int  # the how-manieth delivery
     domain: str
     date: datetime
+
+
+@dataclass(frozen=True)
+class Own:
+    """A message the user wrote themselves to someone at ``domain`` (rule 11)."""
+
+    number: int
+    domain: str
+    date: datetime
+
+
+@dataclass(frozen=True)
+class Away:
+    """An out-of-office reply from ``sender`` naming the day they are back (rule 7)."""
+
+    number: int
+    sender: str
+    sent: datetime  # its Date
+    back: date
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """An inbound message as delivered, and what it means: for moving it later."""
+
+    msg: MailMessage
+    answers: str | None  # the company domain it answers, if it is an answer
+    back: date | None  # the return day it names, if it is an out-of-office
 
 
 class LifecycleMachine(RuleBasedStateMachine):
@@ -145,6 +201,11 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.answers: list[Answer] = []
         self.delivered = 0
         self.premature: dict[str, list[Answer]] = {}  # status check -> answers before it
+        self.inbound: list[Delivered] = []
+        self.own: list[Own] = []
+        self.away: list[Away] = []
+        self.judged: set[str] = set()  # status checks judged (when first seen)
+        self.away_judged = 0  # ... of them, while their main contact had said they were away
         self.serial = 0
         self.crashes = 0
 
@@ -160,6 +221,18 @@ class LifecycleMachine(RuleBasedStateMachine):
             event(f"thank-you drafts: {min(thanks, 4)}{'+' if thanks >= 4 else ''}")
             event(f"status checks: {min(checks, 2)}{'+' if checks >= 2 else ''}")
             event(f"crashes: {min(self.crashes, 2)}{'+' if self.crashes >= 2 else ''}")
+            now = self.w.clock.now
+            ts = self.tracked.values()
+            if any(o.date < t.event.end + AFTER for t in ts for o in self._own_for(t)):
+                event("rule 11: the user's own thank-you came before ours was due")
+            if any(self._clock(t, now)[1] for t in ts):
+                event("rule 11: the user's own status check")
+            if self.away_judged:
+                event("rule 7: a status check judged against a return day")
+            if any(t.postponed for t in ts):
+                event("rule 8: postponed beyond the window"
+                      + (", and it took place" if any(t.postponed and t.event.end < now
+                                                      for t in ts) else ""))
         if self.world is not None:
             self.world.close()
         shutil.rmtree(self.folder, ignore_errors=True)
@@ -267,22 +340,166 @@ class LifecycleMachine(RuleBasedStateMachine):
             "self": (ME, "Note to self", {}),
         }[kind]
         msg = inbound(sender, subject, date=now, headers=headers)
-        self.delivered += 1
-        if kind in ("interviewer", "colleague"):
-            self.answers.append(Answer(self.delivered, c.domain, now))
-        self.w.mailbox.deliver(msg, hidden_for=1 if late else 0)
+        self._deliver(msg, c.domain if kind in ("interviewer", "colleague") else None, None,
+                      late)
 
     @precondition(lambda self: self.world is not None and self.w.mailbox.drafts)
     @rule(pick=st.integers(0, 99), keep_marker=st.booleans())
     def user_sends_draft(self, pick: int, keep_marker: bool) -> None:
         drafts = self.w.mailbox.drafts
-        self.w.mailbox.send_draft(drafts[pick % len(drafts)].id, keep_marker=keep_marker)
+        draft = drafts[pick % len(drafts)]
+        self.w.mailbox.send_draft(draft.id, keep_marker=keep_marker)
+        iid, kind, _ = draft.marker.split("/", 2)
+        t = self.tracked[iid]
+        if not keep_marker:
+            for other in self.tracked.values():
+                if other.company == t.company:
+                    other.loose = True
+        elif kind == THANK_YOU:
+            t.thanked.append(self.w.clock.now)
 
     @precondition(lambda self: self.world is not None and self.w.mailbox.drafts)
     @rule(pick=st.integers(0, 99))
     def user_deletes_draft(self, pick: int) -> None:
         drafts = self.w.mailbox.drafts
         self.w.mailbox.delete_draft(drafts[pick % len(drafts)].id)
+
+    # -- issue 8: mail as it really arrives --------------------------------------------
+    def _deliver(self, msg: MailMessage, answers: str | None, back: date | None,
+                 late: bool) -> None:
+        self.delivered += 1
+        assert msg.date is not None
+        if answers is not None:
+            self.answers.append(Answer(self.delivered, answers, msg.date))
+        if back is not None and not late and msg.sender is not None:
+            # A late one is read only by the look right before a status check is written,
+            # which is for answers: a return day read then is not waited for.
+            self.away.append(Away(self.delivered, msg.sender.email, msg.date, back))
+        self.inbound.append(Delivered(msg, answers, back))
+        self.w.mailbox.deliver(msg, hidden_for=1 if late else 0)
+
+    @rule(kind=FILED_KINDS, pick=st.integers(0, 99), which=st.integers(0, 2), folder=FOLDERS,
+          late=st.booleans(), days=AWAY_DAYS)
+    def deliver_filed_mail(self, kind: str, pick: int, which: int,
+                           folder: tuple[Folder, str], late: bool, days: int) -> None:
+        """Answers and traps of rule 6, in the inbox or filed elsewhere by a mail rule; and
+        out-of-office replies naming the day their sender is back (rule 7): mostly from
+        the main contact of an interview that ended and has no status check yet
+        (``which`` 0 or 1), else from its last interviewer, which delays nothing."""
+        now = self.w.clock.now
+        if kind == "out_of_office":
+            return self._out_of_office(pick, which, days, not late, folder)
+        known = [t.company for t in self.tracked.values()]
+        c = known[pick % len(known)] if known else COMPANIES[pick % len(COMPANIES)]
+        interviewer = c.interviewers[which][0]
+        ats = "no-reply@us.greenhouse-mail.io"
+        verdict = ("Thank you for interviewing with {}. Unfortunately we have decided to "
+                   "move forward with other candidates.")
+        sender, name, subject, headers, excerpt = {
+            "interviewer": (interviewer, "", "Re: Thank you", {}, "Great talking to you."),
+            "colleague": (c.colleague, "", "Next steps", {}, "Could we schedule a call?"),
+            "ats": (ats, c.name, "Update on your application",
+                    {"auto-submitted": "auto-generated"}, verdict.format(c.name)),
+            "ats_other": (ats, "Hooli", "Update on your application",
+                          {"auto-submitted": "auto-generated"}, verdict.format("Hooli")),
+            "receipt": (interviewer, "", "Read: Thank you", {}, ""),
+            "calendar_notice": (c.recruiter[0], c.recruiter[1],
+                                f"Updated: Interview: {c.name} (Backend Engineer)", {}, ""),
+            "newsletter": (f"news@{c.domain}", c.name, f"{c.name} news for April",
+                           {"list-unsubscribe": f"<mailto:unsubscribe@{c.domain}>"}, ""),
+            "invoice": (f"billing@{c.domain}", c.name, "Invoice #4411 for your account", {},
+                        ""),
+        }[kind]
+        msg = replace(inbound(sender, subject, date=now, name=name, headers=headers),
+                      folder=folder[0], folder_name=folder[1], excerpt=excerpt)
+        self._deliver(msg, c.domain if kind in ANSWER_KINDS else None, None, late)
+
+    def _out_of_office(self, pick: int, which: int, days: int, header: bool,
+                       folder: tuple[Folder, str]) -> None:
+        now = self.w.clock.now
+        # Mostly a reply to a thank-you: an interview that ended and has no status check.
+        checked = {s.interview_id for s in self.w.mailbox.stored(STATUS_CHECK)}
+        ts = [t for t in self.tracked.values() if t.event.end < now and t.iid not in checked] \
+            or list(self.tracked.values())
+        if not ts:
+            return
+        t = ts[pick % len(ts)]
+        sender = t.contact if which < 2 else t.recipients[-1]
+        back = now.date() + timedelta(days=days)
+        subject = "Automatic reply: Thank you" if header else "Re: Thank you"
+        headers = {"auto-submitted": "auto-replied"} if header else {}
+        excerpt = (f"I am out of the office with limited access to email. I will be back "
+                   f"on {back:%A} {back.day} {back:%B}.")
+        msg = replace(inbound(sender, subject, date=now, headers=headers),
+                      folder=folder[0], folder_name=folder[1], excerpt=excerpt)
+        self._deliver(msg, None, back, False)
+
+    @precondition(lambda self: self.inbound)
+    @rule(pick=st.integers(0, 99), folder=FOLDERS, late=st.booleans())
+    def move_message(self, pick: int, folder: tuple[Folder, str], late: bool) -> None:
+        """The user archives a message, or files it, or moves it back: providers report
+        the same message again, in its new folder."""
+        d = self.inbound[pick % len(self.inbound)]
+        if (d.msg.folder, d.msg.folder_name) == folder:
+            folder = (Folder.OTHER, "Archive") if folder[0] is Folder.INBOX else \
+                (Folder.INBOX, "INBOX")
+        self._deliver(replace(d.msg, folder=folder[0], folder_name=folder[1]), d.answers,
+                      d.back, late)
+
+    @precondition(lambda self: self.tracked)
+    @rule(pick=st.integers(0, 99), to=st.sampled_from(["interviewer", "recruiter", "colleague"]),
+          when=OWN_WHEN, subject=OWN_SUBJECTS)
+    def user_writes_to_them(self, pick: int, to: str, when: str, subject: str) -> None:
+        """The user writes to the company from their own client (rule 11): before our
+        thank-you is due, the day after, or once the status check is due."""
+        now = self.w.clock.now
+        ts = list(self.tracked.values())
+        if when == "before_due":
+            ts = [t for t in ts if now < t.event.end + AFTER / 3] or ts
+        t = ts[pick % len(ts)]
+        c = t.company
+        target = {
+            "now": now,
+            "before_due": t.event.end + AFTER / 3,
+            "next_day": t.event.end + timedelta(days=1),
+            "check_due": self._base(t, now) + STATUS_AFTER + timedelta(hours=2),
+        }[when]
+        if target > now:
+            self.w.advance(target - now)
+            now = target
+        address = {"interviewer": t.recipients[0], "recruiter": c.recruiter[0],
+                   "colleague": c.colleague}[to]
+        self.delivered += 1
+        msg = MailMessage(id=f"own-{self.delivered}", folder=Folder.SENT,
+                          sender=Address(ME, "Alex Rivera"), to=(Address(address),), date=now,
+                          subject=subject, message_id=f"<own-{self.delivered}@example.org>",
+                          thread_id=f"thread-own-{self.delivered}", folder_name="Sent")
+        self.own.append(Own(self.delivered, c.domain, now))
+        self.w.mailbox.deliver(msg)
+
+    @precondition(lambda self: self._live(future=True))
+    @rule(pick=st.integers(0, 99), delay=POSTPONED,
+          happens=st.sampled_from([None, AFTER, 5 * AFTER, 24 * AFTER]))
+    def postpone_interview(self, pick: int, delay: timedelta,
+                           happens: timedelta | None) -> None:
+        """Postponed by two months or more, beyond the window the engine reads (rule 8):
+        a complete read no longer has it, an incremental one reports it removed. With
+        ``happens``, the months pass and the daemon runs after its new end."""
+        candidates = self._live(future=True)
+        t = candidates[pick % len(candidates)]
+        if self.w.store.interview(t.iid) is None:
+            self._cycle()  # the daemon polls: it knew the interview before it moved
+        iv = self.w.store.interview(t.iid)
+        if iv is None or iv.closed:
+            return
+        start = t.event.start + delay
+        t.event = replace(t.event, start=start, end=start + (t.event.end - t.event.start))
+        t.postponed = True
+        self.w.calendar.put(t.event)
+        self._cycle()
+        if happens is not None:
+            self.w.advance(t.event.end + happens - self.w.clock.now)
+            self._cycle()
 
     @rule(delay=st.one_of(SHORT, LONG))
     def advance_clock(self, delay: timedelta) -> None:
@@ -358,9 +575,37 @@ class LifecycleMachine(RuleBasedStateMachine):
         for t in self.tracked.values():
             if not t.seen_live or t.killed_seen or t.killed_late:
                 continue
+            if any(o.domain == t.company.domain and o.date >= t.event.end for o in self.own):
+                continue  # the user wrote to them themselves: their thank-you (rule 11)
             if t.event.end + AFTER <= now < t.event.end + WINDOW:
                 for r in t.recipients:
                     assert f"{t.iid}/{THANK_YOU}/{r}" in written, (t.uid, r)
+
+    # -- the model of rule 11 -------------------------------------------------------
+    def _own_for(self, t: Tracked) -> list[Own]:
+        """The user's own messages to ``t``'s company after it ended, which the engine read
+        while it knew the interview (sent after the event was on the calendar)."""
+        return [o for o in self.own if o.domain == t.company.domain
+                and o.number > t.added_after and o.date >= t.event.end]
+
+    def _clock(self, t: Tracked, until: datetime) -> tuple[datetime, datetime | None]:
+        """Rule 11 up to ``until``: where the status-check clock starts (the first note,
+        ours sent or the user's own, moved by each later message of theirs), and when
+        the user's own status check went out (a message once the check was due)."""
+        timeline = sorted([(d, False) for d in t.thanked if d <= until]
+                          + [(o.date, True) for o in self._own_for(t) if o.date <= until])
+        base: datetime | None = None
+        for when, own in timeline:
+            if base is None:
+                base = when
+            elif own and when > base:
+                if when >= base + STATUS_AFTER:
+                    return base, when
+                base = when
+        return base or t.event.end, None
+
+    def _base(self, t: Tracked, now: datetime) -> datetime:
+        return self._clock(t, now)[0]
 
     # -- the rules, checked on the mailbox ------------------------------------------
     @invariant()
@@ -373,7 +618,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         assert set(box.calls) <= ENGINE_CALLS  # the engine only ever writes drafts (rule 10)
         ever = [s.marker for s in box.history]
         assert len(ever) == len(set(ever)), "a marker was written twice (rule 5)"
-        present = box.present_markers()
+        present = [m for m in box.present_markers() if m]  # the user's own mail has none
         assert len(present) == len(set(present)), "two messages with one marker (rule 5)"
         checks = [s.interview_id for s in box.stored(STATUS_CHECK)]
         assert len(checks) == len(set(checks)), "two status checks for one interview (rule 7)"
@@ -388,18 +633,49 @@ class LifecycleMachine(RuleBasedStateMachine):
                 assert recipient in t.recipients and to == [recipient], (s.marker, to)
                 assert s.created >= t.event.end + AFTER, "thank-you before it was due (rule 4)"
                 assert s.created <= t.event.end + WINDOW, "thank-you after the window (rule 4)"
+                early = [o for o in self._own_for(t) if o.date < t.event.end + AFTER]
+                assert not early, f"{s.marker}: the user's own thank-you {early[0]} (rule 11)"
             else:
                 assert to == [t.contact], (s.marker, to, t.contact)
                 assert s.created >= t.event.end + STATUS_AFTER, "status check too early"
                 # Judged when first seen, i.e. right after the step that wrote it: every
-                # answer delivered before that step (late ones too) was in the inbox
-                # when the engine checked it once more (rule 7).
+                # answer delivered before that step (late ones too, filed in any folder,
+                # even before the event was on the calendar) was in the mailbox when the
+                # engine searched all of it once more (rule 7).
                 answered = self.premature.setdefault(s.marker, [
                     a for a in self.answers
-                    if a.number > t.added_after and a.domain == t.company.domain
-                    and a.date > t.event.start
+                    if a.domain == t.company.domain and a.date > t.event.start
                 ])
                 assert not answered, f"status check {s.marker} after an answer {answered[0]}"
+                if s.marker not in self.judged:  # judged when first seen, like answers
+                    self.judged.add(s.marker)
+                    self._check_status_check(s.marker, s.created, t)
+        for t in self.tracked.values():
+            if t.postponed and not t.killed:
+                iv = self.w.store.interview(t.iid)
+                assert iv is not None and iv.closed != "cancelled", \
+                    f"{t.uid}: postponed beyond the window, closed as {iv and iv.closed} (rule 8)"
+                assert iv.start == t.event.start, (t.uid, iv.start, t.event.start)
+
+    def _check_status_check(self, marker: str, created: datetime, t: Tracked) -> None:
+        base, followed_up = self._clock(t, created)
+        assert followed_up is None, \
+            f"status check {marker} after the user's own follow-up at {followed_up} (rule 11)"
+        if not t.loose:
+            assert created >= base + STATUS_AFTER, \
+                f"status check {marker} before {STATUS_AFTER} after {base} (rule 11)"
+        away = [a for a in self.away if a.sender == t.contact and a.number > t.added_after
+                and a.sent > t.event.start]
+        if away:
+            self.away_judged += 1
+            # The most recent reply says when they are back, whichever was read last.
+            back = max(away, key=lambda a: (a.sent, a.number)).back
+            timing, zone = self.w.config.timing, self.w.config.me.timezone
+            morning = datetime.combine(back + timedelta(days=1), timing.working_start,
+                                       tzinfo=zone)
+            assert created >= morning or \
+                created >= t.event.end + STATUS_AFTER + MAX_AWAY_WAIT, \
+                f"status check {marker} while {t.contact} is away until {back} (rule 7)"
 
 
 LifecycleMachine.TestCase.settings = settings(
@@ -427,5 +703,103 @@ def test_the_machine_reaches_both_kinds_of_draft() -> None:
         m.tick(timedelta(days=1))
         m.check()
         assert len(m.w.mailbox.history) == 3
+    finally:
+        m.teardown()
+
+
+def _folder(name: str) -> tuple[Folder, str]:
+    return (Folder.INBOX, name) if name == "INBOX" else (Folder.OTHER, name)
+
+
+def test_the_machine_reaches_the_new_rules() -> None:
+    """Issue 8's rules, driven by hand: an answer filed away, the user's own follow-up, an
+    interview postponed beyond the window, an out-of-office with a return day."""
+    m = LifecycleMachine()
+    try:
+        m.setup(complete=False, first=Spec(0, 1, "recruiter", timedelta(hours=-3), 60,
+                                           room=False, decliner=False))
+        m.run_cycle()
+        assert len(m.w.mailbox.stored(THANK_YOU)) == 1
+        # Acme answers through its tracking system; a mail rule files it; it is late.
+        m.deliver_filed_mail("ats", 0, 0, _folder("Jobs/Applications"), late=True, days=1)
+        m.move_message(0, _folder("Archive"), late=False)
+        m.tick_days(timedelta(days=4))
+        m.check()
+        assert not m.w.mailbox.stored(STATUS_CHECK)
+
+        # Globex: the user follows up themselves once the status check is due.
+        m.add_interview(Spec(1, 1, "recruiter", timedelta(hours=-3), 60, False, False))
+        m.run_cycle()
+        assert len(m.w.mailbox.stored(THANK_YOU)) == 2
+        m.user_writes_to_them(1, "recruiter", "check_due", "Checking in on next steps")
+        m.tick(timedelta(hours=1))
+        m.check()
+        assert not m.w.mailbox.stored(STATUS_CHECK)
+        globex = list(m.tracked.values())[1]
+        assert m.w.store.interview(globex.iid).own_sent  # type: ignore[union-attr]
+
+        # Initech: postponed by 70 days, out of the window; its notes come after it.
+        m.add_interview(Spec(2, 2, "interviewer", timedelta(days=1), 60, False, False))
+        m.run_cycle()
+        m.postpone_interview(0, timedelta(days=70), happens=5 * AFTER)
+        m.check()
+        initech = list(m.tracked.values())[2]
+        notes = m.w.mailbox.stored(THANK_YOU, initech.iid)
+        assert len(notes) == 2 and all(n.created > initech.event.end for n in notes)
+
+        # Acme again: the recruiter is away for eight days; the check waits for them.
+        m.add_interview(Spec(0, 1, "recruiter", timedelta(hours=-3), 60, False, False))
+        m.run_cycle()
+        m.deliver_filed_mail("out_of_office", 0, 0, _folder("INBOX"), late=False, days=8)
+        m.run_cycle()
+        acme = list(m.tracked.values())[3]
+        back = m.w.store.interview(acme.iid).back_on  # type: ignore[union-attr]
+        assert back == m.w.clock.now.date() + timedelta(days=8)
+        m.tick_days(timedelta(days=4))
+        m.tick_days(timedelta(days=4))
+        assert not m.w.mailbox.stored(STATUS_CHECK, acme.iid)
+        m.tick_days(timedelta(days=2))
+        m.check()
+        (check,) = m.w.mailbox.stored(STATUS_CHECK, acme.iid)
+        assert check.created.date() > back
+        assert m.away_judged == 1
+    finally:
+        m.teardown()
+
+
+def test_own_thank_you_after_an_early_answer() -> None:
+    """The recruiter writes right after the interview; the user thanks them from their
+    phone before our note is due: no thank-you draft (rule 11), although the interview is
+    already answered (found by the machine's author; the engine looked at unanswered
+    interviews only)."""
+    m = LifecycleMachine()
+    try:
+        m.setup(complete=True, first=Spec(0, 1, "recruiter", timedelta(hours=-1), 30,
+                                          room=False, decliner=False))
+        m.deliver_mail("colleague", 0, 0, late=False)
+        m.run_cycle()
+        m.user_writes_to_them(0, "interviewer", "now", "Thanks for today")
+        m.tick(timedelta(hours=1))
+        assert not m.w.mailbox.stored(THANK_YOU)
+    finally:
+        m.teardown()
+
+
+def test_archiving_an_old_out_of_office() -> None:
+    """The recruiter's first automatic reply says back on Wednesday 8 April, a later one
+    says back on Sunday 26 April. The user archives the first: the check must still wait
+    for the 27th (the engine used to keep the day of the reply it read last)."""
+    m = LifecycleMachine()
+    try:
+        m.setup(complete=True, first=Spec(0, 1, "recruiter", timedelta(hours=-3), 60,
+                                          room=False, decliner=False))
+        m.deliver_filed_mail("out_of_office", 0, 0, _folder("INBOX"), late=False, days=2)
+        m.tick(timedelta(hours=1))
+        m.deliver_filed_mail("out_of_office", 0, 0, _folder("INBOX"), late=False, days=20)
+        m.run_cycle()
+        m.move_message(0, _folder("Archive"), late=False)
+        m.run_cycle()
+        m.tick_days(timedelta(days=4))
+        assert not m.w.mailbox.stored(STATUS_CHECK)
     finally:
         m.teardown()
