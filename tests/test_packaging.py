@@ -20,11 +20,13 @@ def test_license_is_spdx_with_its_file() -> None:
 def test_heavy_sdks_are_extras_and_the_test_extra_has_them_all() -> None:
     base = " ".join(PROJECT["dependencies"]).lower()
     extras = PROJECT["optional-dependencies"]
-    for sdk in ("google-api-python-client", "msal", "requests"):
+    # requests (small) is in the base: iCalendar feeds, the simplest start, need it.
+    for sdk in ("google-api-python-client", "msal", "caldav"):
         assert sdk not in base
     assert any(d.startswith("google-api-python-client") for d in extras["google"])
     assert any(d.startswith("msal") for d in extras["microsoft"])
-    assert "interview-followup[google,microsoft]" in extras["test"]
+    assert any(d.startswith("caldav") for d in extras["caldav"])
+    assert "interview-followup[google,microsoft,caldav]" in extras["test"]
 
 
 def test_the_shipped_example_is_the_documented_one() -> None:
