@@ -1,4 +1,25 @@
-"""A Maildir++ mailbox: INBOX at the root, every folder a ``.Name`` directory beside it.
+"""A Maildir mailbox in either common layout, found from the folder the user gives.
+
+Layouts (:func:`detect`, or forced by the ``layout`` option):
+
+- **Maildir++** (Dovecot's default, Courier, mbsync ``SubFolders Maildir++``): INBOX at
+  the root, every folder a ``.Name`` directory beside its ``cur/``; levels joined by
+  ``.`` (``.Archive.2026``, ``.[Gmail].Drafts``).
+- **fs**, the sibling layout (mbsync ``SubFolders Verbatim`` and ``Legacy``,
+  offlineimap, Dovecot ``LAYOUT=fs``): a folder holding Maildirs side by side
+  (``Inbox/``, ``Drafts/``, ``Sent/``, ``Archive/``), nested the way the server nests
+  them (``Archive/2026/`` inside ``Archive/``; ``[Gmail]/Drafts/``; Legacy's
+  ``Archive/.2026``). INBOX is the folder named Inbox (any case), or the root itself
+  when the root is a Maildir with folders beside its ``cur/``. A ``maildir`` that points
+  at the Inbox of such a layout reads the whole account from the folder above it, and
+  ``describe()`` (``followup doctor``) says so.
+
+Drafts go to the folder named by the ``drafts`` option, else to the existing folder
+named like drafts (:data:`DRAFTS_NAMES`: Drafts, ``[Gmail]/Drafts``, Entwürfe,
+Brouillons, ...), preferring one a sync tool or server keeps (mbsync's
+``.uidvalidity``, Dovecot's ``dovecot-uidlist``: :data:`SYNC_MARKS`). Only when there is
+none is one made, in the layout's own form (``.Drafts`` or ``Drafts/``), and the log
+says so. Sent mail is the ``sent`` option's folder, else the usual names.
 
 Which folders are read (rule 6): INBOX, sent mail (``.Sent``, ``.Sent Items``, ...)
 and every other folder of the user's (``.Archive``, ``.Jobs.Acme``, a mail rule's
@@ -25,9 +46,13 @@ appears after a read (the user made an Archive and filed an answer into it) is
 read for files delivered since ``not_before`` and for files put there since that
 read: a message moved in carries the moment of the move as its ctime.
 
+In the fs layout folders nest, so the checkpoint also keeps the mtime of every
+directory that holds folders (the root, each folder, a container such as
+``[Gmail]/``): an idle cycle costs one more ``stat`` per such directory.
+
 Drafts are written the Maildir way (a private file in ``tmp/``, fsync, then a
 hard link into ``cur/`` with the Draft flag), so a crash leaves either the
-whole draft or none. Nothing outside ``.Drafts`` is ever written.
+whole draft or none. Nothing outside the Drafts folder is ever written.
 """
 
 from __future__ import annotations
@@ -43,8 +68,8 @@ import os
 import socket
 import stat
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -82,6 +107,40 @@ SENT_NAMES = frozenset({
     "posta inviata", "verzonden items",
 })
 _GMAIL_PARENTS = frozenset({"[gmail]", "[google mail]"})
+# Drafts folders by the last level of their name, in order of preference (as the IMAP
+# backend's table); under a top level, "[Gmail]" or the Inbox (Cyrus' INBOX.Drafts).
+DRAFTS_NAMES = ("drafts", "draft", "entwürfe", "brouillons", "borradores", "bozze",
+                "concepten")
+_DRAFTS_PARENTS = frozenset({"[gmail]", "[google mail]", "inbox"})
+# Files a sync tool or server keeps in each folder it manages: a folder without any,
+# beside folders with some, is one no mail client sees.
+SYNC_MARKS = {
+    ".uidvalidity": "mbsync", ".mbsyncstate": "mbsync", "dovecot-uidlist": "Dovecot",
+    "dovecot.index": "Dovecot", "dovecot.index.log": "Dovecot", "courierimapuiddb": "Courier",
+}
+# Of those, the tools that copy only the folders they know to a server: a folder they do
+# not keep never reaches the user's mail client. (A server lists every folder on disk.)
+COPYING_TOOLS = frozenset({"mbsync"})
+MAILDIR_PP, FS = "maildir++", "fs"
+LAYOUTS = ("auto", MAILDIR_PP, FS)
+_LEAVES = frozenset({"cur", "new", "tmp"})
+_MAX_DEPTH = 8  # of nested folders in the fs layout (a symlink loop ends here)
+
+# (name, type, default, help): the Maildir mailbox's options, for the config checker,
+# `followup doctor` and docs/maildir.md. A default of None means required.
+OPTIONS: tuple[tuple[str, type, Any, str], ...] = (
+    ("path", Path, None, "the Maildir: a Maildir++ root (INBOX at its root), a folder of "
+     "Maildirs side by side (mbsync: the one holding Inbox/, Drafts/, Sent/), or that "
+     "Inbox itself"),
+    ("drafts", str, "", "the folder drafts go to (\"Drafts\", \"[Gmail]/Drafts\"); "
+     "default: the existing folder named like drafts, in any case and the usual "
+     "languages; made in the layout's form only when there is none"),
+    ("sent", str, "", "the folder of sent mail; default: Sent, Sent Items, Sent "
+     "Messages, [Gmail]/Sent Mail, ... by name"),
+    ("layout", str, "auto", "auto (recognised from the folders), maildir++ (INBOX at the "
+     "root, .Folder beside it) or fs (folders side by side: mbsync, offlineimap, "
+     "Dovecot LAYOUT=fs)"),
+)
 
 HEADER_LIMIT = 1 << 20  # a header block larger than this is cut (it is not mail)
 EXCERPT_BYTES = 64 * 1024  # of a file parsed for an excerpt: headers and the first text
@@ -93,18 +152,19 @@ SEARCH_SLACK_NS = 86_400 * 10**9
 SETTLE_NS = 2_000_000_000
 # find_marker reads only files changed after the claim less this much (clock skew).
 MARKER_MARGIN_NS = 86_400 * 10**9
-_CHECKPOINT_VERSION = 2
-_OLD_VERSIONS = (1,)  # INBOX and .Sent only; read on, other folders start from not_before
+_CHECKPOINT_VERSION = 3
+_OLD_VERSIONS = (1, 2)  # 1: INBOX and .Sent only; 2: Maildir++ only (its root as "root")
 _COUNTER = itertools.count(1)
 _MARKER_NAME = MARKER_HEADER.lower().encode()
 
 
 @dataclass(frozen=True)
 class _Box:
-    """One folder: its directory under the root ("" for INBOX), its role, its name."""
+    """One folder: its directory under the root ("" for INBOX at the root), its role
+    (None: never read), its name."""
 
     rel: str
-    role: Folder
+    role: Folder | None
     name: str  # as the user sees it: "INBOX", "Sent Items", "Jobs/Acme"
 
     def dirs(self) -> tuple[str, str]:
@@ -112,24 +172,181 @@ class _Box:
 
 
 INBOX = _Box("", Folder.INBOX, "INBOX")
-DRAFTS = _Box(DRAFTS_DIR, Folder.DRAFTS, "Drafts")
 
 
 @functools.lru_cache(maxsize=1024)
 def folder_of(dirname: str) -> _Box | None:
     """The folder a directory of the root stands for (``.Jobs.Acme``), or None when it
     is not a Maildir++ folder name or is one never read (drafts, trash, junk, outbox)."""
+    box = _pp_folder(dirname)
+    return box if box is not None and box.role is not None else None
+
+
+@functools.lru_cache(maxsize=1024)
+def _pp_folder(dirname: str) -> _Box | None:
+    """A Maildir++ folder (role None: never read), or None when not a folder name."""
     if not dirname.startswith(".") or dirname in (".", ".."):
         return None
     levels = [_from_modified_utf7(level) for level in dirname[1:].split(".")]
+    return _Box(dirname, _role_of(levels, _GMAIL_PARENTS), "/".join(levels))
+
+
+@functools.lru_cache(maxsize=1024)
+def _fs_folder(rel: str, inbox: str) -> _Box:
+    """A folder of the fs layout: ``rel`` under the root, ``inbox`` the Inbox's rel.
+    Legacy levels (``Archive/.2026``) lose their dot; a flat name (offlineimap's
+    ``[Gmail].Trash``) is judged by each of its dotted parts too."""
+    if rel == inbox:
+        return _Box(rel, Folder.INBOX, "INBOX")
+    parts = [p[1:] if p.startswith(".") else p for p in rel.split("/")]
+    if inbox and rel.startswith(inbox + "/"):
+        parts[0] = "INBOX"  # mbsync's INBOX/sub (a server with INBOX.Drafts)
+    levels = [level for part in parts for level in part.split(".") if level]
+    return _Box(rel, _role_of(levels, _DRAFTS_PARENTS), "/".join(parts))
+
+
+def _role_of(levels: list[str], parents: frozenset[str]) -> Folder | None:
     lowered = [level.lower() for level in levels]
     if any(level in SKIPPED_NAMES for level in lowered):
         return None
-    name = "/".join(levels)
-    top = len(levels) == 1 or (len(levels) == 2 and lowered[0] in _GMAIL_PARENTS)
+    top = len(lowered) == 1 or (len(lowered) == 2 and lowered[0] in parents)
     if top and lowered[-1] in SENT_NAMES:
-        return _Box(dirname, Folder.SENT, name)
-    return _Box(dirname, Folder.OTHER, name)
+        return Folder.SENT
+    return Folder.OTHER
+
+
+def _drafts_rank(box: _Box) -> int | None:
+    """Where a folder stands among drafts folders by its name (0 best); None: not one."""
+    levels = [level.lower() for level in box.name.split("/")]
+    top = len(levels) == 1 or (len(levels) == 2 and levels[0] in _DRAFTS_PARENTS)
+    if not top or levels[-1] not in DRAFTS_NAMES:
+        return None
+    return DRAFTS_NAMES.index(levels[-1]) * 2 + (len(levels) - 1)
+
+
+def _normal(name: str) -> str:
+    """A folder name compared with what the user wrote: "[Gmail]/Drafts", "[Gmail].Drafts"
+    and ".[Gmail].Drafts" are the same folder."""
+    return name.strip().replace(".", "/").strip("/").lower()
+
+
+def _to_modified_utf7(text: str) -> str:
+    """The inverse of :func:`_from_modified_utf7`, for a Maildir++ folder we create."""
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            raw = "".join(pending).encode("utf-16-be")
+            out.append("&" + base64.b64encode(raw).decode().rstrip("=").replace("/", ",")
+                       + "-")
+            pending.clear()
+
+    for ch in text:
+        if 0x20 <= ord(ch) <= 0x7E:
+            flush()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            pending.append(ch)
+    flush()
+    return "".join(out)
+
+
+def _is_maildir(path: str) -> bool:
+    return os.path.isdir(os.path.join(path, "cur"))
+
+
+def _child_dirs(path: str) -> list[str]:
+    try:
+        with os.scandir(path) as it:
+            return sorted(e.name for e in it if e.is_dir() and e.name not in _LEAVES)
+    except OSError:
+        return []
+
+
+def _looks_like_inbox(name: str) -> bool:
+    return name.lower() == "inbox"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the account's folders are: the layout, its root, the Inbox in it."""
+
+    kind: str  # MAILDIR_PP or FS
+    root: Path  # the folder the account's folders are found from
+    inbox: str  # the Inbox's directory under root; "" when it is the root
+    note: str = ""  # how it was recognised, for doctor and the log
+
+
+def detect(path: Path, layout: str = "auto") -> Layout | str:
+    """The layout of the Maildir at ``path``, or why there is none (a sentence).
+
+    A Maildir with ``.Folder`` directories is Maildir++; a Maildir named Inbox
+    whose parent holds other Maildirs is the Inbox of an fs layout (the parent is
+    used); a folder of Maildirs is an fs layout, or the Maildir++ Inbox inside it
+    when that Inbox is all it holds and it has ``.Folder`` directories
+    (mbsync's ``SubFolders Maildir++``)."""
+    where = str(path)
+    if not os.path.isdir(where):
+        return "not a Maildir (no cur/ directory)"
+    children = _child_dirs(where)
+    dots = [c for c in children if c.startswith(".") and _is_maildir(os.path.join(where, c))]
+    plain = [c for c in children if not c.startswith(".")]
+    if _is_maildir(where):
+        if layout != MAILDIR_PP and _looks_like_inbox(path.name):
+            parent = path.parent
+            others = [c for c in _child_dirs(str(parent))
+                      if c != path.name and not c.startswith(".")
+                      and _holds_maildir(os.path.join(str(parent), c))]
+            if others:
+                return Layout(FS, parent, path.name,
+                              f"{path} is the Inbox of a folder of Maildirs: the account's "
+                              f"folders are read from {parent}")
+        maildirs = [c for c in plain if _holds_maildir(os.path.join(where, c))]
+        if layout == FS or (layout == "auto" and maildirs and not dots):
+            return Layout(FS, path, "", "INBOX at the root, folders beside its cur/")
+        return Layout(MAILDIR_PP, path, "", "INBOX at the root, .Folder beside it")
+    inboxes = [c for c in plain if _looks_like_inbox(c) and _is_maildir(os.path.join(where, c))]
+    maildirs = [c for c in plain if _holds_maildir(os.path.join(where, c))]
+    if not maildirs:
+        return "not a Maildir (no cur/ directory)"
+    if inboxes and (layout == MAILDIR_PP or (layout == "auto" and maildirs == inboxes[:1]
+                                             and any(c.startswith(".") and _is_maildir(
+                                                 os.path.join(where, inboxes[0], c))
+                                                 for c in _child_dirs(
+                                                     os.path.join(where, inboxes[0]))))):
+        return Layout(MAILDIR_PP, path / inboxes[0], "",
+                      f"the Maildir++ Inbox inside {path}")
+    if layout == MAILDIR_PP:
+        return "not a Maildir (no cur/ directory)"
+    if not inboxes:
+        return (f"no Inbox folder among {', '.join(maildirs)}: point maildir at the folder "
+                "that holds Inbox (mbsync's Path and Inbox)")
+    return Layout(FS, path, inboxes[0], "folders side by side (mbsync, offlineimap)")
+
+
+def _holds_maildir(path: str, depth: int = 2) -> bool:
+    """A Maildir, or a folder (``[Gmail]``) holding one within ``depth`` levels."""
+    if _is_maildir(path):
+        return True
+    return depth > 0 and any(_holds_maildir(os.path.join(path, c), depth - 1)
+                             for c in _child_dirs(path) if not c.startswith("."))
+
+
+def _synced_by(path: Path) -> str:
+    """The sync tool or server that keeps this folder ("" when none shows)."""
+    for mark, tool in SYNC_MARKS.items():
+        if (path / mark).exists():
+            return tool
+    return ""
+
+
+def _has_mail(path: Path) -> int:
+    count = 0
+    for leaf in ("cur", "new"):
+        with contextlib.suppress(OSError), os.scandir(path / leaf) as it:
+            count += sum(1 for e in it if not e.name.startswith("."))
+    return count
 
 
 def _from_modified_utf7(text: str) -> str:
@@ -180,36 +397,91 @@ class _DirState:
 class _Checkpoint:
     dirs: dict[str, _DirState]
     read_ns: int | None = None  # when the read that made it started
-    root_mtime_ns: int | None = None  # of the root when its folders were listed
-    root_settled: bool = False
-    folders: tuple[str, ...] = ()  # the folders read then (directory names)
+    # Each directory listed to find the folders (the root; in the fs layout also every
+    # folder and container): its mtime then, and whether that mtime was settled.
+    tree: dict[str, tuple[int, bool]] = field(default_factory=dict)
+    folders: tuple[str, ...] = ()  # the folders read then (directories), INBOX aside
+    layout: tuple[str, str] = (MAILDIR_PP, ".")  # kind, its root relative to the path
 
     def to_json(self) -> str:
         return json.dumps({
-            "v": _CHECKPOINT_VERSION, "t": self.read_ns,
-            "root": [self.root_mtime_ns, self.root_settled, list(self.folders)],
+            "v": _CHECKPOINT_VERSION, "t": self.read_ns, "layout": list(self.layout),
+            "tree": {k: [m, s] for k, (m, s) in self.tree.items()},
+            "folders": list(self.folders),
             "dirs": {k: s.to_json() for k, s in self.dirs.items()},
         }, separators=(",", ":"))
 
 
 class MaildirMailbox(Mailbox):
-    def __init__(self, account: str, root: Path) -> None:
+    def __init__(self, account: str, root: Path, *, drafts: str = "", sent: str = "",
+                 layout: str = "auto") -> None:
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout: must be one of {', '.join(LAYOUTS)}")
         self.account = account
-        self.root = Path(root)
+        self.root = Path(root)  # as configured; the layout's own root is self._where().root
+        self.drafts_override = drafts.strip()
+        self.sent_override = sent.strip()
+        self.layout_option = layout
+        self._layout: Layout | None = None
         # Per directory: the state the last scan left and the hashes of the names it
         # listed. A directory that changed is listed again, but only names not listed
         # then are stat'ed (Maildir files never change in place: a new flag is a new
         # name); used only when the checkpoint handed in is that same state.
         self._listed: dict[str, tuple[_DirState, frozenset[int]]] = {}
 
+    # -- layout ----------------------------------------------------------------
+    def _where(self, fresh: bool = False) -> Layout:
+        """The layout, recognised once (again with ``fresh``: before a folder is made,
+        and when the folders changed). :raises ProviderUnavailable: no Maildir there."""
+        if self._layout is None or fresh:
+            found = detect(self.root, self.layout_option)
+            if isinstance(found, str):
+                raise self._unavailable(self.root, found)
+            if found != self._layout:
+                logger.info("account %s: maildir %s: %s layout (%s)", self.account, self.root,
+                            found.kind, found.note)
+            self._layout = found
+        return self._layout
+
+    def _signature(self, lay: Layout) -> tuple[str, str]:
+        return lay.kind, os.path.relpath(lay.root, self.root)
+
+    def _box(self, lay: Layout, rel: str) -> _Box | None:
+        """The folder at ``rel`` with the configured names applied (None: not a folder)."""
+        if lay.kind == MAILDIR_PP:
+            box = INBOX if rel == "" else _pp_folder(rel)
+        else:
+            box = _fs_folder(rel, lay.inbox)
+        if box is None or box.role is Folder.INBOX:
+            return box
+        wanted = _normal(box.name)
+        if self.drafts_override and wanted == _normal(self.drafts_override):
+            return replace(box, role=None)
+        if self.sent_override:
+            if wanted == _normal(self.sent_override):
+                return replace(box, role=Folder.SENT)
+            if box.role is Folder.SENT:
+                return replace(box, role=Folder.OTHER)
+        return box
+
+    def _inbox(self, lay: Layout) -> _Box:
+        return INBOX if lay.kind == MAILDIR_PP else _fs_folder(lay.inbox, lay.inbox)
+
     # -- reading -------------------------------------------------------------
     def messages_since(self, checkpoint: str | None, not_before: datetime,
                        interest: Interest | None = None) -> MessageBatch:
-        self._require_root()
         started = time.time_ns()
         previous = _load_checkpoint(checkpoint)
-        root_mtime, root_settled, boxes = self._folders(previous)
-        changed = not (previous.root_settled and previous.root_mtime_ns == root_mtime)
+        lay = self._where()
+        if previous.layout != self._signature(lay):  # (versions 1 and 2: Maildir++)
+            previous = _Checkpoint({}, read_ns=previous.read_ns)  # another layout since
+        tree, boxes = self._folders(lay, previous)
+        if self._layout != lay:  # recognised again while listing: another layout now
+            lay = self._where()
+            previous = _Checkpoint({}, read_ns=previous.read_ns)
+            tree, boxes = self._folders(lay, previous)
+        changed = not (previous.tree == tree and all(s for _, s in tree.values()))
+        root = str(lay.root)
         # A directory the checkpoint does not know (a folder made since) is also read
         # for what was put there since that read began.
         new_since = None if previous.read_ns is None else previous.read_ns - SETTLE_NS
@@ -217,7 +489,6 @@ class MaildirMailbox(Mailbox):
         states: dict[str, _DirState] = {}
         messages: list[MailMessage] = []
         problems: list[str] = []
-        root = str(self.root)
         for box in boxes:
             for rel in box.dirs():
                 old = previous.dirs.get(rel)
@@ -225,11 +496,11 @@ class MaildirMailbox(Mailbox):
                 try:
                     dir_stat = os.stat(path)  # before listing: a later arrival changes mtime
                 except FileNotFoundError:
-                    if box is INBOX:
+                    if box.role is Folder.INBOX:
                         raise self._unavailable(Path(path), "INBOX directory missing") from None
                     continue  # a folder without it (or not a folder: .notmuch)
                 except OSError as exc:
-                    if box is INBOX:
+                    if box.role is Folder.INBOX:
                         raise self._unavailable(Path(path), exc.strerror or str(exc)) from None
                     problems.append(f"{rel}: cannot read: {exc.strerror or exc}")
                     if old is not None:
@@ -240,7 +511,7 @@ class MaildirMailbox(Mailbox):
                     continue
                 settled = time.time_ns() - dir_stat.st_mtime_ns > SETTLE_NS
                 changed = True
-                states[rel] = self._scan(Path(path), rel, box, old, dir_stat.st_mtime_ns,
+                states[rel] = self._scan(lay, Path(path), rel, box, old, dir_stat.st_mtime_ns,
                                          settled, not_before_ns, new_since, interest, messages,
                                          problems)
         if not changed and checkpoint and previous.read_ns is not None:
@@ -250,20 +521,20 @@ class MaildirMailbox(Mailbox):
             # then writes nothing); an older time only makes a new folder read further back.
             dirs=states, read_ns=started if changed or previous.read_ns is None
             else previous.read_ns,
-            root_mtime_ns=root_mtime, root_settled=root_settled,
-            folders=tuple(b.rel for b in boxes if b is not INBOX),
+            tree=tree, folders=tuple(b.rel for b in boxes if b.role is not Folder.INBOX),
+            layout=self._signature(lay),
         )
         return MessageBatch(tuple(messages), new_checkpoint.to_json(), tuple(problems))
 
     def _scan(
-        self, path: Path, rel: str, box: _Box, old: _DirState | None, mtime_ns: int,
+        self, lay: Layout, path: Path, rel: str, box: _Box, old: _DirState | None, mtime_ns: int,
         settled: bool, not_before_ns: int, new_since_ns: int | None,
         interest: Interest | None, messages: list[MailMessage], problems: list[str],
     ) -> _DirState:
         cached = self._listed.get(rel)
         known = cached[1] if cached is not None and old is not None and cached[0] == old \
             else None
-        entries, listed = self._list_new(path, problems, known)
+        entries, listed = self._list_new(lay, path, problems, known)
         match = known_suffix(interest.domains) if interest is not None else None
         for name, ctime_ns, file_mtime_ns in entries:
             if old is None:
@@ -304,12 +575,13 @@ class MaildirMailbox(Mailbox):
         self._listed[rel] = (state, listed)
         return state
 
-    def _list_new(self, path: Path, problems: list[str], known: frozenset[int] | None,
+    def _list_new(self, lay: Layout, path: Path, problems: list[str],
+                  known: frozenset[int] | None,
                   ) -> tuple[list[tuple[str, int, int]], frozenset[int]]:
         """(name, ctime ns, mtime ns) of the regular files in ``path`` whose names are not
         in ``known`` (name hashes; None: all of them), and the hashes of every name."""
         if known is None:
-            entries = self._list(path, problems)
+            entries = self._list(lay, path, problems)
             return entries, frozenset(hash(n) for n, _, _ in entries)
         fresh, listed = [], []
         try:
@@ -328,7 +600,7 @@ class MaildirMailbox(Mailbox):
                         listed.pop()
                         continue  # gone between listing and stat
                     except OSError as exc:
-                        problems.append(f"{self._rel(path)}/{name}: cannot read: "
+                        problems.append(f"{_rel(lay, path)}/{name}: cannot read: "
                                         f"{exc.strerror or exc}")
                         listed.pop()
                         continue
@@ -345,15 +617,15 @@ class MaildirMailbox(Mailbox):
     def search_answers(self, since: datetime, interest: Interest) -> list[MailMessage]:
         # One pass over every folder read for answers; a file delivered well before
         # ``since`` (its mtime) is not opened, the others by their Date (else mtime).
-        self._require_root()
+        lay = self._where()
         match = known_suffix(interest.domains)
         floor_ns = int(since.timestamp() * 1e9) - SEARCH_SLACK_NS
         found: list[MailMessage] = []
         problems: list[str] = []
-        for box in self._folders(None)[2]:
+        for box in self._folders(lay, None)[1]:
             for rel in box.dirs():
-                path = self.root / rel
-                for name, _, mtime_ns in self._list(path, problems):
+                path = lay.root / rel
+                for name, _, mtime_ns in self._list(lay, path, problems):
                     if mtime_ns < floor_ns:
                         continue
                     try:
@@ -373,35 +645,93 @@ class MaildirMailbox(Mailbox):
             logger.warning("searching for answers: %s (skipped)", problem)
         return found
 
-    def _folders(self, previous: _Checkpoint | None) -> tuple[int, bool, list[_Box]]:
-        """(root mtime, settled, the folders read): INBOX first, then the others by name.
+    def _folders(self, lay: Layout, previous: _Checkpoint | None,
+                 ) -> tuple[dict[str, tuple[int, bool]], list[_Box]]:
+        """(the directories listed and their mtimes, the folders read): INBOX first, then
+        the others by name.
 
-        The root is listed again only when its mtime moved (a folder was made,
-        renamed or removed) or was too recent to trust.
+        The folders are listed again only when a directory that holds them changed
+        (a folder was made, renamed or removed) or changed too recently to trust;
+        the layout is then recognised again too.
         """
-        try:
-            root_stat = self.root.stat()  # before listing, as for a folder's new/ and cur/
-        except OSError as exc:
-            raise self._unavailable(self.root, exc.strerror or str(exc)) from None
-        mtime = root_stat.st_mtime_ns
-        settled = time.time_ns() - mtime > SETTLE_NS
-        if previous is not None and previous.root_settled and previous.root_mtime_ns == mtime:
-            names: list[str] | tuple[str, ...] = previous.folders
-        else:
+        old = previous.tree if previous is not None else {}
+        now = time.time_ns()
+        tree: dict[str, tuple[int, bool]] = {}
+        same = bool(old)
+        for rel in old or {"": (0, False)}:
             try:
-                with os.scandir(self.root) as it:
-                    names = sorted(e.name for e in it
-                                   if e.name.startswith(".") and e.is_dir())
+                st = os.stat(os.path.join(lay.root, rel) if rel else lay.root)
+            except FileNotFoundError:
+                same = False
+                break
             except OSError as exc:
-                raise self._unavailable(self.root, exc.strerror or str(exc)) from None
-        boxes = [INBOX]
+                raise self._unavailable(lay.root / rel, exc.strerror or str(exc)) from None
+            tree[rel] = (st.st_mtime_ns, now - st.st_mtime_ns > SETTLE_NS)
+            if old.get(rel) != (st.st_mtime_ns, True):
+                same = False
+                break
+        if same and previous is not None:
+            names: Iterable[str] = previous.folders
+        else:
+            if old:  # something moved: the layout may have too (an Inbox got siblings)
+                fresh = self._where(fresh=True)
+                if fresh != lay:
+                    return {}, []  # the caller starts again with the new layout
+            tree, names = self._walk(lay)
+        boxes = [self._inbox(lay)]
         for name in names:
-            box = folder_of(name)
-            if box is not None:
+            box = self._box(lay, name)
+            if box is not None and box.role is not None and box.role is not Folder.INBOX:
                 boxes.append(box)
-        return mtime, settled, boxes
+        return tree, boxes
 
-    def _list(self, path: Path, problems: list[str]) -> list[tuple[str, int, int]]:
+    def _walk(self, lay: Layout) -> tuple[dict[str, tuple[int, bool]], list[str]]:
+        """Every directory that holds folders (with its mtime, read before listing it) and
+        every folder (by its directory under the root), whether read or not."""
+        tree: dict[str, tuple[int, bool]] = {}
+        folders: list[str] = []
+
+        def visit(rel: str, depth: int) -> None:
+            path = os.path.join(lay.root, rel) if rel else str(lay.root)
+            try:
+                st = os.stat(path)
+                with os.scandir(path) as it:
+                    names = sorted(e.name for e in it
+                                   if e.name not in _LEAVES and e.is_dir())
+            except OSError as exc:
+                if not rel:
+                    raise self._unavailable(lay.root, exc.strerror or str(exc)) from None
+                return  # removed meanwhile, or not ours to read: seen when it is back
+            tree[rel] = (st.st_mtime_ns, time.time_ns() - st.st_mtime_ns > SETTLE_NS)
+            for name in names:
+                if lay.kind == MAILDIR_PP:
+                    if name.startswith(".") and name not in (".", ".."):
+                        folders.append(name)
+                    continue
+                child = f"{rel}/{name}" if rel else name
+                full = os.path.join(lay.root, child)
+                maildir = _is_maildir(full)
+                if name.startswith(".") and not (rel and maildir):
+                    continue  # .notmuch, .git; a dot folder counts only inside a folder
+                if maildir and child != lay.inbox:
+                    folders.append(child)
+                if depth < _MAX_DEPTH:
+                    visit(child, depth + 1)
+
+        visit("", 0)
+        return tree, folders
+
+    def _all_folders(self, lay: Layout) -> list[_Box]:
+        """Every folder, read or not (role None), INBOX first."""
+        boxes = [self._inbox(lay)]
+        for rel in self._walk(lay)[1]:
+            box = self._box(lay, rel)
+            if box is not None and box.role is not Folder.INBOX:
+                boxes.append(box)
+        return boxes
+
+    def _list(self, lay: Layout, path: Path, problems: list[str],
+              ) -> list[tuple[str, int, int]]:
         """(name, ctime ns, mtime ns) of the regular files in ``path`` (none when it does
         not exist); entries that cannot be stat'ed (a symlink loop, no permission) go
         to ``problems``. Names and integers only: a large folder costs little memory."""
@@ -416,7 +746,7 @@ class MaildirMailbox(Mailbox):
                     except FileNotFoundError:
                         continue  # gone between listing and stat
                     except OSError as exc:
-                        problems.append(f"{self._rel(path)}/{entry.name}: cannot read: "
+                        problems.append(f"{_rel(lay, path)}/{entry.name}: cannot read: "
                                         f"{exc.strerror or exc}")
                         continue
                     if stat.S_ISREG(st.st_mode):
@@ -434,17 +764,22 @@ class MaildirMailbox(Mailbox):
         # whose inode has not changed since then (ctime; mtime too, for a sync tool that
         # sets it) is not read. A day of margin for clocks that disagree, and never later
         # than the real clock (an engine clock ahead of it must not hide a draft).
-        self._require_root()
+        # Every folder named like drafts is looked in, not only the one written to: a draft
+        # written before the user chose another (or before an upgrade) still counts.
+        lay = self._where()
         cutoff = 0
         if since is not None:
             cutoff = int(min(since.timestamp(), time.time()) * 1e9) - MARKER_MARGIN_NS
         found: list[DraftRef] = []
-        sent = [b for b in self._folders(None)[2] if b.role is Folder.SENT]
-        for box in (DRAFTS, *sent):
+        folders = self._all_folders(lay)
+        choice = self._drafts(lay, folders)
+        drafts = {b.rel: replace(b, role=Folder.DRAFTS) for b in (choice.box, *choice.others)}
+        sent = [b for b in folders if b.role is Folder.SENT and b.rel not in drafts]
+        for box in (*drafts.values(), *sent):
             for rel in box.dirs():
-                path = self.root / rel
+                path = lay.root / rel
                 unreadable: list[str] = []
-                for name, ctime_ns, mtime_ns in self._list(path, unreadable):
+                for name, ctime_ns, mtime_ns in self._list(lay, path, unreadable):
                     if max(ctime_ns, mtime_ns) < cutoff:
                         continue
                     ref = self._marked(path / name, box, marker, mtime_ns)
@@ -472,13 +807,14 @@ class MaildirMailbox(Mailbox):
         if message.marker != marker:
             return None
         created = message.date or datetime.fromtimestamp(mtime_ns / 1e9, UTC)
-        return DraftRef(id=message.id, folder=box.role, message_id=message.message_id,
+        return DraftRef(id=message.id, folder=box.role or Folder.DRAFTS,
+                        message_id=message.message_id,
                         created=created)
 
     # -- writing -------------------------------------------------------------
     def create_draft(self, message: EmailMessage, marker: str, reply_to: ReplyTo | None,
                      ) -> DraftRef:
-        self._require_root()
+        self._where()
         message = prepared(message, marker, reply_to)
         data = message.as_bytes(policy=message.policy.clone(linesep="\n"))
         drafts = self._drafts_dir()
@@ -492,26 +828,150 @@ class MaildirMailbox(Mailbox):
                         created=datetime.now(UTC))
 
     def _drafts_dir(self) -> Path:
-        drafts = self.root / DRAFTS_DIR
+        lay = self._where()
+        choice = self._drafts(lay, self._all_folders(lay))
+        if not choice.exists:
+            # About to make a folder: look again (mbsync may have made the others since).
+            lay = self._where(fresh=True)
+            choice = self._drafts(lay, self._all_folders(lay))
+        drafts = lay.root / choice.box.rel
         try:
             for sub in ("cur", "new", "tmp"):
                 (drafts / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
-            # Maildir++ marks folders with this empty file (Courier, Dovecot).
-            (drafts / "maildirfolder").touch(mode=0o600, exist_ok=True)
+            if not choice.exists and lay.kind == MAILDIR_PP:
+                # Maildir++ marks folders with this empty file (Courier, Dovecot).
+                (drafts / "maildirfolder").touch(mode=0o600, exist_ok=True)
         except OSError as exc:
             raise self._unavailable(drafts, exc.strerror or str(exc)) from None
+        if not choice.exists:
+            logger.info("account %s: created the Drafts folder %s (%s layout at %s; %s)",
+                        self.account, choice.box.name, lay.kind, lay.root, choice.why)
         return drafts
 
+    def _drafts(self, lay: Layout, folders: list[_Box]) -> _DraftsChoice:
+        """The folder drafts go to, whether it exists, and the other drafts folders."""
+        if self.drafts_override:
+            wanted = _normal(self.drafts_override)
+            match = [b for b in folders if _normal(b.name) == wanted or _normal(b.rel) == wanted]
+            others = tuple(b for b in folders if _drafts_rank(b) is not None and b not in match)
+            if match:
+                return _DraftsChoice(replace(match[0], role=Folder.DRAFTS), True,
+                                     "the drafts option", others)
+            levels = [v for v in self.drafts_override.replace(".", "/").split("/") if v]
+            rel = ("." + ".".join(_to_modified_utf7(v) for v in levels)
+                   if lay.kind == MAILDIR_PP else self.drafts_override.strip("/"))
+            return _DraftsChoice(_Box(rel, Folder.DRAFTS, "/".join(levels)), False,
+                                 "the drafts option names no existing folder", others)
+        named = [b for b in folders if _drafts_rank(b) is not None]
+        if named:
+            best = min(named, key=lambda b: (not _synced_by(lay.root / b.rel),
+                                             _drafts_rank(b), b.rel))
+            return _DraftsChoice(replace(best, role=Folder.DRAFTS), True, "found by its name",
+                                 tuple(b for b in named if b is not best))
+        rel = DRAFTS_DIR if lay.kind == MAILDIR_PP else "Drafts"
+        return _DraftsChoice(_Box(rel, Folder.DRAFTS, "Drafts"), False,
+                             "no folder named like drafts was there", ())
+
+    # -- doctor ----------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """What `followup doctor` shows: where drafts go, the layout, which folders are
+        read (and as what), which are not, and warnings when drafts would go where no
+        mail client looks. Reads directory listings only, never a message.
+        :raises ProviderUnavailable: no Maildir at the path."""
+        lay = self._where(fresh=True)
+        folders = self._all_folders(lay)
+        choice = self._drafts(lay, folders)
+        return {
+            "drafts": choice.box.name if choice.exists else
+            f"(none: {choice.box.name} is created with the first draft)",
+            "drafts path": str(lay.root / choice.box.rel / "cur"),
+            "layout": f"{lay.kind} at {lay.root} ({lay.note})",
+            "read": [(b.name, b.role.value) for b in folders if b.role is not None],
+            "not read": [b.name for b in folders if b.role is None],
+            "warnings": self._warnings(lay, folders, choice),
+        }
+
+    def _warnings(self, lay: Layout, folders: list[_Box], choice: _DraftsChoice) -> list[str]:
+        warnings: list[str] = []
+        drafts = choice.box
+        synced = {b.rel: _synced_by(lay.root / b.rel) for b in folders}
+        tools = sorted({t for t in synced.values() if t in COPYING_TOOLS})
+        if self.drafts_override and not choice.exists:
+            warnings.append(f"drafts = {self.drafts_override!r}: no such folder in {lay.root}; "
+                            f"it is created as {drafts.rel} with the first draft")
+        if self.sent_override and not any(_normal(b.name) == _normal(self.sent_override)
+                                          for b in folders):
+            warnings.append(f"sent = {self.sent_override!r}: no such folder in {lay.root}")
+        if not choice.exists and lay.kind == MAILDIR_PP and _looks_like_inbox(lay.root.name):
+            warnings.append(
+                f"drafts would go to a new {drafts.rel} inside {lay.root}, a folder named like "
+                f"an inbox: no mail client syncs it. If your Drafts and Sent folders are beside "
+                f"it, point maildir at {lay.root.parent}; else set drafts to the folder your "
+                "mail client shows")
+        elif not choice.exists and tools:
+            warnings.append(
+                f"{drafts.name} does not exist yet: your mail client sees it only once "
+                f"{' or '.join(tools)} copies it to the server (mbsync: Create Both or Create "
+                "Far); set drafts to the Drafts folder it already syncs")
+        elif choice.exists and synced.get(drafts.rel) not in COPYING_TOOLS and tools:
+            keeper = next(b.name for b in folders if synced[b.rel] in COPYING_TOOLS)
+            marks = ", ".join(m for m, t in SYNC_MARKS.items() if t in tools)
+            warnings.append(
+                f"{drafts.name} shows no sign of {' or '.join(tools)} (no {marks}) while "
+                f"{keeper} does: drafts there may never reach your mail client")
+        if choice.exists and not _has_mail(lay.root / drafts.rel):
+            for other in choice.others:
+                count = _has_mail(lay.root / other.rel)
+                if count:
+                    warnings.append(
+                        f"{drafts.name} holds no mail while {other.name} holds {count}: if "
+                        f"{other.name} is the Drafts folder your mail client shows, set "
+                        f"drafts = \"{other.name}\"")
+                    break
+        return warnings
+
     # -- helpers -------------------------------------------------------------
-    def _require_root(self) -> None:
-        if not (self.root / "cur").is_dir():
-            raise self._unavailable(self.root, "not a Maildir (no cur/ directory)")
-
-    def _rel(self, path: Path) -> str:
-        return str(path.relative_to(self.root)) if path.is_relative_to(self.root) else str(path)
-
     def _unavailable(self, path: Path, why: str) -> ProviderUnavailable:
         return ProviderUnavailable(self.account, f"maildir {path}: {why}")
+
+
+@dataclass(frozen=True)
+class _DraftsChoice:
+    box: _Box  # role DRAFTS
+    exists: bool
+    why: str
+    others: tuple[_Box, ...]  # every other folder named like drafts (searched for markers)
+
+
+def _rel(lay: Layout, path: Path) -> str:
+    return str(path.relative_to(lay.root)) if path.is_relative_to(lay.root) else str(path)
+
+
+def settings(options: Mapping[str, Any], owner: Any = None) -> dict[str, Any]:
+    """The options with the defaults applied (``owner`` unused: the registry's form).
+
+    :raises ValueError: with every problem, one per line, named by option.
+    """
+    known = {o[0] for o in OPTIONS}
+    problems = [f"unknown option {k!r}" for k in options if k not in known]
+    result = {name: options.get(name, default) for name, _, default, _ in OPTIONS}
+    if not result["path"]:
+        problems.append("path: required")
+    if result["layout"] not in LAYOUTS:
+        problems.append(f"layout: must be one of {', '.join(LAYOUTS)}")
+    for name in ("drafts", "sent"):
+        if not isinstance(result[name], str):
+            problems.append(f"{name}: must be a folder name (text)")
+    if problems:
+        raise ValueError("\n".join(problems))
+    return result
+
+
+def open_mailbox(account: str, options: Mapping[str, Any]) -> MaildirMailbox:
+    """Cheap: nothing is read until the first call."""
+    s = settings(options)
+    return MaildirMailbox(account, Path(s["path"]).expanduser(), drafts=str(s["drafts"]),
+                          sent=str(s["sent"]), layout=str(s["layout"]))
 
 
 def _load_checkpoint(checkpoint: str | None) -> _Checkpoint:
@@ -521,15 +981,21 @@ def _load_checkpoint(checkpoint: str | None) -> _Checkpoint:
         raw = json.loads(checkpoint)
         version = raw.get("v")
         dirs = {str(k): _DirState.from_json(v) for k, v in raw["dirs"].items()}
-        if version in _OLD_VERSIONS:
+        if version == 1:
             return _Checkpoint(dirs)
+        read_ns = None if raw["t"] is None else int(raw["t"])
+        if version == 2:  # Maildir++ only: its root's mtime, settled, and the folders
+            root_mtime, root_settled, folders = raw["root"]
+            tree = {} if root_mtime is None else {"": (int(root_mtime), bool(root_settled))}
+            return _Checkpoint(dirs, read_ns=read_ns, tree=tree,
+                               folders=tuple(str(f) for f in folders))
         if version != _CHECKPOINT_VERSION:
             raise ValueError("other version")
-        root_mtime, root_settled, folders = raw["root"]
+        kind, base = raw["layout"]
         return _Checkpoint(
-            dirs, read_ns=None if raw["t"] is None else int(raw["t"]),
-            root_mtime_ns=None if root_mtime is None else int(root_mtime),
-            root_settled=bool(root_settled), folders=tuple(str(f) for f in folders),
+            dirs, read_ns=read_ns,
+            tree={str(k): (int(m), bool(st)) for k, (m, st) in raw["tree"].items()},
+            folders=tuple(str(f) for f in raw["folders"]), layout=(str(kind), str(base)),
         )
     except (ValueError, TypeError, KeyError, AttributeError) as exc:
         logger.warning("ignoring unusable maildir checkpoint (%s); starting over", exc)
@@ -566,7 +1032,7 @@ def _key(name: str) -> str:
 
 def _to_message(key: str, box: _Box, raw: bytes) -> MailMessage:
     msg = BytesParser(policy=default_policy).parsebytes(raw, headersonly=True)
-    return to_mail_message(msg, id=key, folder=box.role, folder_name=box.name)
+    return to_mail_message(msg, id=key, folder=box.role or Folder.DRAFTS, folder_name=box.name)
 
 
 def _excerpt(path: Path) -> str:
