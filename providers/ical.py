@@ -13,12 +13,16 @@ interviews look deleted.
 
 Parsing is the expensive part (icalendar needs ~0.25 ms per event), so
 non-recurring events that plainly fall outside the window are dropped before
-parsing; a calendar of ten years needs only its current weeks parsed.
+parsing; a calendar of ten years needs only its current weeks parsed. And a
+file read again (a sync tool rewrites all of it for one edited event) parses
+only its new or changed blocks: :class:`BlockCache` keeps what each block gave,
+by a hash of its bytes, from one read of a source to the next.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import itertools
 import logging
@@ -38,6 +42,12 @@ from .base import Attendee, Event, Response
 from .errors import BadData
 
 logger = logging.getLogger(__name__)
+
+# The BlockCache of each source read_events was given (a file path, a feed),
+# each holding only the blocks of its last read; the sources read last, so that
+# a provider reading thousands of one-event objects does not keep them all.
+_CACHES: dict[str, BlockCache] = {}
+_MAX_CACHES = 16
 
 # Properties that decide when an event happens: an error in any of them makes
 # the event unusable, while an error elsewhere (a bad ATTENDEE line) does not.
@@ -148,6 +158,7 @@ def read_events(
     end: datetime,
     default_tz: tzinfo,
     source: str = "calendar",
+    cache: BlockCache | bool | None = True,
 ) -> tuple[list[Event], list[str]]:
     """Events of ``data`` overlapping [start, end), and the problems met.
 
@@ -159,17 +170,26 @@ def read_events(
     ``"<source>, line <n>: <COMPONENT> UID <uid>: <what is wrong>"`` (the UID
     part only when it has one).
 
+    ``cache``: the parsed blocks of the last read of ``source`` are kept (True,
+    the default: one :class:`BlockCache` per ``source`` in this module), so a
+    file read again parses only its new or changed VEVENT blocks; a
+    :class:`BlockCache` of the caller's own; or False (or None) to parse all.
+
     :raises BadData: the data is not an iCalendar file at all, or is cut short
         (names ``source``).
     """
     if start.tzinfo is None or end.tzinfo is None:
         raise ValueError("read_events needs timezone-aware start and end")
+    if cache is True:
+        cache = _cache_of(source)
     problems: list[str] = []
     where = _Where(source, problems)
     calendars = _split(data, source, where)
     _read_timezones(calendars, where)
     first = (start.astimezone(UTC) - _SLACK).date()
     last = (end.astimezone(UTC) + _SLACK).date()
+    if isinstance(cache, BlockCache):
+        return cache.read(calendars, start, end, first, last, default_tz, where)
     entries: list[_Entry] = []
     for calendar in calendars:
         entries += _calendar_events(calendar, first, last, where)
@@ -192,6 +212,17 @@ def read_events(
             events.append(event)
     events.sort(key=lambda e: (e.start.astimezone(UTC), e.uid))
     return events, problems
+
+
+def _cache_of(source: str) -> BlockCache:
+    """This module's BlockCache of ``source``, made the one read last."""
+    found = _CACHES.pop(source, None)
+    if found is None:
+        found = BlockCache()
+    _CACHES[source] = found  # last in the dict: read last
+    while len(_CACHES) > _MAX_CACHES:
+        del _CACHES[next(iter(_CACHES))]
+    return found
 
 
 def read_event(
@@ -271,6 +302,324 @@ def _sequence(component: Component) -> int:
         return int(component.get("SEQUENCE", 0))
     except (TypeError, ValueError):
         return 0
+
+
+# -- the parsed blocks of the last read, for the next one -------------------
+
+@dataclass(slots=True)
+class _Record:
+    """What one VEVENT block of the window (or a VTODO, ...) gave when parsed."""
+
+    parsed: bool = False  # the facts below are set
+    unreadable: str = ""  # icalendar refused the block: why
+    shown: str = ""  # the UID named with ``unreadable``
+    component: Component | None = None  # None once a single event's Event is kept
+    uid: str = ""
+    uid_problem: str = ""
+    problem: str | None = None  # _check
+    recurring: bool = False
+    event: tuple[tzinfo, Event | str] | None = None  # a single event read (or why not)
+    checked: str | None = None  # a VTODO, ...: what is wrong ("" nothing); None: not parsed
+
+
+class _Context(NamedTuple):
+    """What a VEVENT's parse depends on besides its text: its VCALENDAR's header."""
+
+    key: bytes
+    header: icalendar.Calendar
+
+
+class _Item(NamedTuple):
+    record: _Record
+    block: _Block
+    context: _Context
+    key: bytes
+
+
+@dataclass(slots=True)
+class _Expansion:
+    """A series' occurrences over [start, end) (a little more than a window)."""
+
+    start: datetime
+    end: datetime
+    default_tz: tzinfo
+    events: list[Event]
+
+
+_NO_SPAN = -1  # _block_dates was unsure: the block is always parsed
+_LOW = (1 << 22) - 1  # the last date's ordinal in a packed span
+_DAY = timedelta(days=1)
+
+
+class BlockCache:
+    """The parsed blocks of the last read of one calendar, for the next read.
+
+    Parsing is nearly all the cost of a read, and a sync tool rewrites the
+    whole file for one edited event: kept by a hash of each block's text (and
+    of what its parse depends on: its VCALENDAR's METHOD and X-WR-TIMEZONE,
+    the file's VTIMEZONEs), only new or changed blocks are parsed again.
+
+    Kept per VEVENT block: its dates (so a distant event is passed over
+    unparsed, as :func:`_drop_distant_events` decides); for a block in the
+    window its parsed component, or for a single (non-recurring) event only
+    its :class:`Event`; for a recurring series, its occurrences over the
+    window's whole days, expanded again when its blocks change or the window
+    leaves those days. Only the blocks of the last read are kept: memory
+    follows the file, and a block that disappears is dropped.
+    """
+
+    def __init__(self) -> None:
+        self._spans: dict[bytes, int] = {}  # every VEVENT block: its packed dates
+        self._records: dict[bytes, _Record] = {}  # blocks of the window, VTODOs, ...
+        self._expansions: dict[tuple[bytes, ...], _Expansion] = {}
+
+    def __len__(self) -> int:
+        """How many blocks are kept."""
+        return len(self._spans) + sum(1 for r in self._records.values()
+                                      if r.checked is not None)
+
+    def read(
+        self, calendars: list[_RawCalendar], start: datetime, end: datetime, first: date,
+        last: date, default_tz: tzinfo, where: _Where,
+    ) -> tuple[list[Event], list[str]]:
+        """As :func:`read_events` (which has cut the file and read its VTIMEZONEs)."""
+        old_spans, old_records = self._spans, self._records
+        spans: dict[bytes, int] = {}
+        records: dict[bytes, _Record] = {}
+        # A read that fails half-way keeps only what it saw.
+        self._spans, self._records = spans, records
+        zones = hashlib.blake2b(digest_size=16)
+        for block in (b for c in calendars for b in c.blocks if b.name == "VTIMEZONE"):
+            zones.update(len(block.text).to_bytes(8, "big") + block.text)
+        items: list[_Item] = []
+        first_day, last_day = first.toordinal(), last.toordinal()
+        for calendar in calendars:
+            header = _parse_header(calendar, where)
+            method = str(header.get("METHOD", "")).upper() == "CANCEL"
+            zone = header.get("X-WR-TIMEZONE")
+            state = zones.copy()
+            state.update(repr((method, None if zone is None else str(zone))).encode())
+            context = _Context(state.digest(), header)
+            wanted: list[_Item] = []
+            checked: list[tuple[_Record, _Block]] = []
+            for block in calendar.blocks:
+                if block.problem and block.name in CHECKED_ONLY | {"VEVENT"}:
+                    where.add(block.line, block.problem, block.name,
+                              _first(_own_uids(block.text)))
+                    continue
+                if block.name != "VEVENT" and block.name not in CHECKED_ONLY:
+                    continue
+                key = hashlib.blake2b(block.text, digest_size=16, key=context.key).digest()
+                if block.name == "VEVENT":
+                    span = spans.get(key)
+                    if span is None:
+                        span = old_spans.get(key)
+                        if span is None:
+                            span = _pack(_block_dates(_FOLD.sub(b"", block.text)))
+                        spans[key] = span
+                    # _near on the packed dates: this loop runs for every block of the file.
+                    if span != _NO_SPAN and not (span & _LOW >= first_day
+                                                 and span >> 22 <= last_day):
+                        continue
+                record = records.get(key) or old_records.get(key) or _Record()
+                records[key] = record
+                if block.name == "VEVENT":
+                    wanted.append(_Item(record, block, context, key))
+                else:
+                    checked.append((record, block))
+            _check_blocks([(r, b) for r, b in checked if r.checked is None])
+            for record, block in checked:
+                if record.checked:
+                    where.add(block.line, record.checked, block.name,
+                              _first(_own_uids(block.text)))
+            _load([i for i in wanted if not i.record.parsed], where)
+            for item in wanted:
+                if item.record.unreadable:
+                    where.add(item.block.line, item.record.unreadable, "VEVENT",
+                              item.record.shown)
+                elif item.record.uid:
+                    items.append(item)
+        return self._occurrences(items, start, end, default_tz, where)
+
+    def _occurrences(
+        self, items: list[_Item], start: datetime, end: datetime, default_tz: tzinfo,
+        where: _Where,
+    ) -> tuple[list[Event], list[str]]:
+        """As read_events from _usable_components on, over the records of the window."""
+        lines: dict[str, int] = {}
+        groups: dict[str, list[_Item]] = {}
+        broken: dict[str, tuple[str, int]] = {}
+        for item in items:
+            record, block = item.record, item.block
+            if record.uid_problem:
+                where.add(block.line, record.uid_problem, "VEVENT", record.uid)
+            lines.setdefault(record.uid, block.line)
+            if record.problem and record.uid not in broken:
+                broken[record.uid] = (record.problem, block.line)
+            groups.setdefault(record.uid, []).append(item)
+        for uid, (problem, line) in broken.items():
+            where.add(line, problem, "VEVENT", _shown(uid))
+        single: list[_Item] = []
+        series: list[list[_Item]] = []
+        for uid, group in groups.items():
+            if uid in broken:
+                continue
+            if len(group) == 1 and not group[0].record.recurring:
+                single.extend(group)
+            else:
+                series.append(group)
+        events: list[Event] = []
+        self._singles(single, start, end, default_tz, where, lines, events)
+        self._series(series, start, end, default_tz, where, lines, events)
+        events.sort(key=lambda e: (e.start.astimezone(UTC), e.uid))
+        return events, where.problems
+
+    @staticmethod
+    def _singles(
+        single: list[_Item], start: datetime, end: datetime, default_tz: tzinfo,
+        where: _Where, lines: dict[str, int], events: list[Event],
+    ) -> None:
+        # A block kept as an Event only is parsed again when needed whole (another
+        # default zone; for a series, below: another block of its UID appeared).
+        _load([i for i in single if i.record.component is None
+               and not _kept_for(i.record, default_tz)], where)
+        for item in single:
+            record = item.record
+            if not _kept_for(record, default_tz):
+                try:
+                    found: Event | str = _to_event(_component(record), False, default_tz)
+                except (ValueError, TypeError, AttributeError, KeyError) as exc:
+                    found = f"cannot read: {_short(exc)}"
+                record.event = (default_tz, found)
+            record.component = None  # the Event is all a single event needs
+            found = record.event[1] if record.event is not None else ""
+            if isinstance(found, str):
+                where.add(lines.get(record.uid, 0), found, "VEVENT", _shown(record.uid))
+            elif _overlaps(found, start, end):
+                events.append(found)
+
+    def _series(
+        self, series: list[list[_Item]], start: datetime, end: datetime, default_tz: tzinfo,
+        where: _Where, lines: dict[str, int], events: list[Event],
+    ) -> None:
+        """Occurrences of the recurring series (and of UIDs of several blocks).
+
+        Expanded over the window's whole days (UTC) and kept; an expansion that
+        names a problem is not kept, and is done again over the window itself,
+        so that the problems are those of a read without the cache.
+        """
+        old, self._expansions = self._expansions, {}
+        day_start = datetime.combine(start.astimezone(UTC).date(), time(), tzinfo=UTC)
+        day_end = datetime.combine(end.astimezone(UTC).date(), time(), tzinfo=UTC) + _DAY
+        pending: list[tuple[tuple[bytes, ...], list[_Item]]] = []
+        for group in series:
+            key = tuple(i.key for i in group)
+            kept = old.get(key)
+            if (kept is not None and kept.default_tz == default_tz
+                    and kept.start <= start and end <= kept.end):
+                self._expansions[key] = kept
+                events.extend(e for e in kept.events if _overlaps(e, start, end))
+            else:
+                pending.append((key, group))
+        for item in (i for _, group in pending for i in group):
+            item.record.event = None
+        _load([i for _, group in pending for i in group if i.record.component is None],
+              where)
+        if not pending:
+            return
+        trial = _Where(where.source, [])
+        found: dict[str, list[Event]] = {}
+        failed = False
+        components = _fast_forward([_component(i.record) for _, group in pending
+                                    for i in group], day_start)
+        for component in _expand(components, day_start.astimezone(default_tz),
+                                 day_end.astimezone(default_tz), trial, lines):
+            try:
+                event = _to_event(component, True, default_tz)
+            except (ValueError, TypeError, AttributeError, KeyError):
+                failed = True
+                break
+            found.setdefault(str(component["UID"]), []).append(event)
+        if failed or trial.problems:
+            # Done again over the window itself, not kept: the same problems as
+            # a read without the cache (rare: a series the libraries cannot read).
+            _occurrences_of(_fast_forward([_component(i.record) for _, group in pending
+                                           for i in group], start),
+                            start, end, default_tz, where, lines, events)
+            return
+        for key, group in pending:
+            kept = _Expansion(day_start, day_end, default_tz,
+                              found.get(group[0].record.uid, []))
+            self._expansions[key] = kept
+            events.extend(e for e in kept.events if _overlaps(e, start, end))
+
+
+def _occurrences_of(
+    components: list[Component], start: datetime, end: datetime, default_tz: tzinfo,
+    where: _Where, lines: dict[str, int], events: list[Event],
+) -> None:
+    """The occurrences of these recurring components in [start, end) added to ``events``."""
+    for component in _expand(components, start.astimezone(default_tz),
+                             end.astimezone(default_tz), where, lines):
+        try:
+            event = _to_event(component, True, default_tz)
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            uid = str(component["UID"])
+            where.add(lines.get(uid, 0), f"cannot read: {_short(exc)}", "VEVENT", _shown(uid))
+            continue
+        if _overlaps(event, start, end):
+            events.append(event)
+
+
+def _pack(span: tuple[date, date] | None) -> int:
+    """A block's dates in one int (a dict of 100,000 tuples of dates is 20 MB)."""
+    return _NO_SPAN if span is None else span[0].toordinal() << 22 | span[1].toordinal()
+
+
+
+def _kept_for(record: _Record, default_tz: tzinfo) -> bool:
+    return record.event is not None and record.event[0] == default_tz
+
+
+def _component(record: _Record) -> Component:
+    if record.component is None:
+        raise AssertionError("a block read from the cache without its component")
+    return record.component
+
+
+def _check_blocks(todo: list[tuple[_Record, _Block]]) -> None:
+    """Parse VTODO, VJOURNAL and VFREEBUSY blocks to know the broken ones (as
+    _calendar_events does)."""
+    for (record, block), parsed in zip(todo, _parse_blocks([b.text for _, b in todo]),
+                                       strict=True):
+        record.checked = _parse_error(block, parsed) if isinstance(parsed, Exception) else ""
+
+
+def _load(todo: list[_Item], where: _Where) -> None:
+    """Parse these VEVENT blocks and set their records' facts (as _calendar_events and
+    _usable_components do)."""
+    texts = [_minimize(_FOLD.sub(b"", item.block.text)) for item in todo]
+    parsed_entries: dict[bytes, list[tuple[_Record, _Entry]]] = {}
+    headers: dict[bytes, icalendar.Calendar] = {}
+    for (record, block, context, _), text, parsed in zip(todo, texts, _parse_blocks(texts),
+                                                         strict=True):
+        record.parsed = True
+        if isinstance(parsed, Exception):
+            record.unreadable = f"unreadable: {_short(parsed)}"
+            record.shown = _first(_own_uids(text))
+        elif parsed.name == "VEVENT":
+            parsed_entries.setdefault(context.key, []).append((record, _Entry(parsed,
+                                                                               block.line)))
+            headers[context.key] = context.header
+        # Another component (a VEVENT block holding a VTODO): dropped, record.uid unset.
+    for key, pairs in parsed_entries.items():
+        entries = _apply_header(headers[key], [e for _, e in pairs], where)
+        for (record, _), (component, _) in zip(pairs, entries, strict=True):
+            record.problem = _check(component)
+            record.uid_problem = _fix_uid(component)
+            record.uid = str(component["UID"])
+            record.recurring = _is_recurring(component)
+            record.component = component
 
 
 # -- cutting the file into components --------------------------------------
@@ -472,6 +821,12 @@ def _calendar_events(
                       _first(_own_uids(text)))
         elif parsed.name == "VEVENT":
             entries.append(_Entry(parsed, block.line))
+    return _apply_header(header, entries, where)
+
+
+def _apply_header(header: icalendar.Calendar, entries: list[_Entry],
+                  where: _Where) -> list[_Entry]:
+    """The parsed VEVENTs of one VCALENDAR as its METHOD and X-WR-TIMEZONE make them."""
     if str(header.get("METHOD", "")).upper() == "CANCEL":
         for entry in entries:
             # An iTIP cancellation (METHOD:CANCEL) cancels what it names
@@ -581,10 +936,14 @@ def _drop_distant_events(block: bytes, first: date, last: date) -> bytes | None:
     is left for the real parser (which reports it).
     """
     unfolded = _FOLD.sub(b"", block)
-    span = _block_dates(unfolded)
-    if span is None or (span[1] >= first and span[0] <= last):
+    if _near(_block_dates(unfolded), first, last):
         return _minimize(unfolded)
     return None
+
+
+def _near(span: tuple[date, date] | None, first: date, last: date) -> bool:
+    """Whether a block of these dates (None: unsure) is parsed for [first, last]."""
+    return span is None or (span[1] >= first and span[0] <= last)
 
 
 def _minimize(block: bytes) -> bytes:
@@ -674,16 +1033,9 @@ def _usable_components(
     broken: dict[str, tuple[str, int]] = {}
     for component, line in entries:
         problem = _check(component)
-        uids = component.get("UID")
-        if isinstance(uids, list):
-            # RFC 5545 allows one UID. The first one is kept rather than the
-            # event dropped: a job seeker would rather get a note than none.
-            component["UID"] = uids[0]
-            extra = ", ".join(_plain(str(u)) for u in uids[1:])
-            where.add(line, f"{len(uids)} UID lines, the first is used; extra UID {extra}",
-                      "VEVENT", str(uids[0]))
-        if "UID" not in component:
-            component["UID"] = _derived_uid(component)
+        uid_problem = _fix_uid(component)
+        if uid_problem:
+            where.add(line, uid_problem, "VEVENT", str(component["UID"]))
         uid = str(component["UID"])
         lines.setdefault(uid, line)
         if problem and uid not in broken:
@@ -692,6 +1044,21 @@ def _usable_components(
     for uid, (problem, line) in broken.items():
         where.add(line, problem, "VEVENT", _shown(uid))
     return [c for uid, group in groups.items() if uid not in broken for c in group]
+
+
+def _fix_uid(component: Component) -> str:
+    """Gives ``component`` one UID (made up when it has none); what was wrong, or ""."""
+    problem = ""
+    uids = component.get("UID")
+    if isinstance(uids, list):
+        # RFC 5545 allows one UID. The first one is kept rather than the
+        # event dropped: a job seeker would rather get a note than none.
+        component["UID"] = uids[0]
+        extra = ", ".join(_plain(str(u)) for u in uids[1:])
+        problem = f"{len(uids)} UID lines, the first is used; extra UID {extra}"
+    if "UID" not in component:
+        component["UID"] = _derived_uid(component)
+    return problem
 
 
 def _check(component: Component) -> str | None:
@@ -795,35 +1162,43 @@ def _fast_forward(components: list[Component], start: datetime) -> list[Componen
     groups: dict[str, list[Component]] = {}
     for component in components:
         groups.setdefault(str(component["UID"]), []).append(component)
+    moved: dict[int, Component] = {}
     for group in groups.values():
         if len(group) == 1:
             # Anything odd is left to the expansion as it is (which names what is wrong).
             with contextlib.suppress(ValueError, TypeError, KeyError, AttributeError,
                                      OverflowError):
-                _move_on(group[0], start)
-    return components
+                later = _move_on(group[0], start)
+                if later is not None:
+                    moved[id(group[0])] = later
+    return [moved.get(id(c), c) for c in components]
 
 
-def _move_on(component: Component, start: datetime) -> None:
+def _move_on(component: Component, start: datetime) -> Component | None:
+    """A copy of ``component`` moved on (see _fast_forward), or None to keep it.
+
+    A copy: a component may be kept by a BlockCache for the next read, whose
+    window may start earlier.
+    """
     props: Any = component  # icalendar's typed getters do not know which value a name has
     rule = props.get("RRULE")
     if (rule is None or isinstance(rule, list) or "RDATE" in component
             or "RECURRENCE-ID" in component or set(rule) - _SHIFTABLE):
-        return
+        return None
     interval = int(rule.get("INTERVAL", [1])[0])
     byday = [str(d) for d in rule.get("BYDAY", [])]
     if interval < 1 or not all(d.isalpha() for d in byday):
-        return  # "1MO" (the first Monday) is a monthly idea
+        return None  # "1MO" (the first Monday) is a monthly idea
     freq = str(rule["FREQ"][0]).upper()
     if freq == "WEEKLY":
         period = 7 * interval
     elif freq == "DAILY":
         period = math.lcm(interval, 7) if byday else interval
     else:
-        return
+        return None
     first = props["DTSTART"].dt
     if not isinstance(first, datetime) or first.tzinfo is None:
-        return  # all-day or floating: cheap enough, and read in the user's zone later
+        return None  # all-day or floating: cheap enough, and read in the user's zone later
     if "DTEND" in component:
         length = props["DTEND"].dt - first
     elif "DURATION" in component:
@@ -831,18 +1206,28 @@ def _move_on(component: Component, start: datetime) -> None:
     else:
         length = timedelta(0)
     if not isinstance(length, timedelta) or length < timedelta(0):
-        return
+        return None
     target = start - length - timedelta(days=period)
     if first >= target:
-        return
+        return None
     steps = (target - first) // timedelta(days=period)
     if steps <= 0:
-        return
-    moved = _wall_clock_plus(first, timedelta(days=period * steps))
-    props["DTSTART"].dt = moved
+        return None
+    result: Any = copy.copy(component)  # the same property objects: those moved are copied
+    result["DTSTART"] = _moved(props["DTSTART"], _wall_clock_plus(first,
+                                                                 timedelta(days=period * steps)))
     if "DTEND" in component:
-        props["DTEND"].dt = _wall_clock_plus(props["DTEND"].dt,
-                                                 timedelta(days=period * steps))
+        result["DTEND"] = _moved(props["DTEND"], _wall_clock_plus(props["DTEND"].dt,
+                                                                  timedelta(days=period * steps)))
+    moved_on: Component = result
+    return moved_on
+
+
+def _moved(prop: Any, moment: datetime) -> Any:
+    """A copy of a DTSTART or DTEND property (its parameters kept) at ``moment``."""
+    result = copy.copy(prop)
+    result.dt = moment
+    return result
 
 
 def _wall_clock_plus(moment: datetime, days: timedelta) -> datetime:

@@ -190,7 +190,9 @@ class CalDAVCalendar(CalendarSource):
         for href, data in self._objects(calendar, query, auth):
             source = _source(calendar, href)
             try:
-                found, skipped = read_events(data, start, end, default_tz, source=source)
+                # One small object per event: no block cache to reuse.
+                found, skipped = read_events(data, start, end, default_tz, source=source,
+                                             cache=False)
             except BadData as exc:
                 problems.append(f"{source}: {exc.problem}")
                 continue

@@ -141,7 +141,8 @@ class VdirCalendar(CalendarSource):
         source = str(self.path / name)
         data = self._read_bytes(name)
         try:
-            events, problems = read_events(data, start, end, default_tz, source=source)
+            events, problems = read_events(data, start, end, default_tz, source=source,
+                                            cache=False)  # one small file: nothing to reuse
         except BadData as exc:
             before = self._cache.get(name)
             # Its last readable version (of this window) stands in for it; else nothing.
