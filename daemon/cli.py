@@ -382,22 +382,75 @@ def reopen(ctx: click.Context, ident: str) -> None:
                    "device code.")
 @click.pass_context
 def auth(ctx: click.Context, account: str, no_browser: bool, browser: bool) -> None:
-    """Authorise a Google or Microsoft account (tokens go to the system keyring)."""
+    """Authorise an account: a Google or Microsoft sign-in, or the password (IMAP, CalDAV)
+    or secret feed address it needs, asked without echo, checked, then kept in the system
+    keyring."""
     config = _config(ctx)
     entry = next((a for a in config.accounts if a.name == account), None)
     if entry is None:
         names = ", ".join(a.name for a in config.accounts)
         raise UsageError(f"no account named {account!r} in the config (accounts: {names})")
-    if entry.provider == "local":
-        click.echo(f"Account {account!r} is local (files on this machine): nothing to authorise.")
-        return
-    if entry.provider == "google":
-        _auth_google(ctx, config, entry, open_browser=not no_browser)
-        return
-    if entry.provider == "microsoft":
-        _auth_microsoft(ctx, config, entry, browser=browser)
-        return
-    raise UsageError(f"provider {entry.provider!r} cannot be authorised by this version")
+    if entry.calendar is None or entry.mailbox is None:  # provider = ...: the shorthand
+        if entry.provider == "local":
+            click.echo(f"Account {account!r} is local (files on this machine): nothing to "
+                       "authorise.")
+            return
+        if entry.provider == "google":
+            _auth_google(ctx, config, entry, open_browser=not no_browser)
+            return
+        if entry.provider == "microsoft":
+            _auth_microsoft(ctx, config, entry, browser=browser)
+            return
+    if not _auth_parts(ctx, config, entry, open_browser=not no_browser, browser=browser):
+        click.echo(f"Account {account!r} keeps no secret (files on this machine): nothing to "
+                   "authorise.")
+
+
+def _hidden(prompt: str) -> str:
+    """A secret typed at the terminal, never echoed."""
+    value: str = click.prompt(prompt, hide_input=True, default="", show_default=False,
+                              prompt_suffix="")
+    return value
+
+
+def _auth_parts(ctx: click.Context, config: Config, entry: AccountConfig, *,
+                open_browser: bool, browser: bool) -> bool:
+    """Each part that needs a secret, as its backend says (providers.REGISTRY): a sign-in
+    for Google and Microsoft, else ask, check, store. False when none needs one."""
+    import providers
+    from providers import checks
+    from providers.errors import ProviderError
+
+    owner = providers.Owner(config.me.email, config.me.addresses, config.me.timezone)
+    did, signed_in = False, set()
+    for part in entry.parts_named():
+        name, kind, options = part
+        b = providers.backend(name, kind)
+        if b.secret == "oauth":
+            if kind not in signed_in:
+                signed_in.add(kind)
+                alone = AccountConfig(entry.name, kind, dict(options))
+                if kind == "google":
+                    _auth_google(ctx, config, alone, open_browser=open_browser)
+                else:
+                    _auth_microsoft(ctx, config, alone, browser=browser)
+                did = True
+            continue
+        if not b.secret:
+            continue
+        click.echo(f"Account {entry.name!r}, {name} ({kind}):")
+        try:
+            lines = checks.authorise(entry.name, name, kind, options, owner, _hidden)
+        except ValueError as exc:
+            raise UsageError(f"account {entry.name!r} {name}: {exc}") from None
+        except ProviderError as exc:
+            click.echo(f"error: {exc}", err=True)
+            ctx.exit(1)
+        for line in lines:
+            click.echo(f"  {line}")
+        click.echo(f"Authorised {entry.name!r} {name} ({kind})." + _resumed(config, entry.name))
+        did = True
+    return did
 
 
 def _auth_google(ctx: click.Context, config: Config, entry: AccountConfig, *,

@@ -18,10 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import time, timedelta, tzinfo
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from providers.base import Account
 
 APP = "interview-followup"
 
@@ -29,25 +32,6 @@ DEFAULT_KEYWORDS = ("interview", "phone screen", "onsite", "technical screen")
 DEFAULT_CATEGORIES = ("Interview",)
 DEFAULT_IGNORE = ("mock interview", "#nofollowup")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-CLOUDS = ("global", "usgov", "usgov-dod", "china")  # Microsoft's national clouds
-
-# Keys each provider accepts besides name and provider; values are
-# (type, required). Kept here, not in the provider modules, so validating a
-# config never imports an SDK.
-PROVIDER_KEYS: dict[str, dict[str, tuple[type, bool]]] = {
-    "local": {"calendar": (str, True), "maildir": (str, True), "endpoint": (str, False)},
-    "google": {"client_secrets": (str, True), "calendars": (list, False),
-               "endpoint": (str, False)},
-    "microsoft": {"client_id": (str, True), "tenant": (str, False), "cloud": (str, False),
-                  "endpoint": (str, False), "authority": (str, False)},
-}
-
-# The top-level modules each optional provider needs, and the extra that installs them
-# (pyproject.toml). Looked up with find_spec, which imports nothing.
-PROVIDER_EXTRAS: dict[str, tuple[str, ...]] = {
-    "google": ("googleapiclient", "google_auth_oauthlib", "google_auth_httplib2"),
-    "microsoft": ("msal", "requests"),
-}
 
 # Type names as a person writing TOML knows them.
 _TOML_TYPES = {str: "text in quotes", int: "a whole number", float: "a number",
@@ -110,10 +94,40 @@ class DaemonSettings:
 
 
 @dataclass(frozen=True)
+class PartConfig:
+    """One half of an account: a backend type ([accounts.calendar] type = "caldav") and
+    its options, checked against the backend's own table, paths resolved."""
+
+    type: str
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class AccountConfig:
+    """An account: ``provider = NAME`` with account-level ``options`` (the shorthand for
+    both parts), or a ``calendar`` and a ``mailbox`` part each with its own backend."""
+
     name: str
-    provider: str
-    options: dict[str, Any]  # provider keys, paths already resolved
+    provider: str  # the shorthand's name; for parts, "caldav+imap" (a label)
+    options: dict[str, Any]  # the shorthand's keys, paths already resolved; {} for parts
+    calendar: PartConfig | None = None
+    mailbox: PartConfig | None = None
+
+    def parts(self) -> tuple[PartConfig, PartConfig]:
+        """(calendar, mailbox), the shorthand split into its two parts."""
+        if self.calendar is not None and self.mailbox is not None:
+            return self.calendar, self.mailbox
+        from providers import shorthand_parts
+
+        calendar, mailbox = shorthand_parts(self.provider, self.options)
+        return (PartConfig(calendar.type, dict(calendar.options)),
+                PartConfig(mailbox.type, dict(mailbox.options)))
+
+    def parts_named(self) -> tuple[tuple[str, str, dict[str, Any]], ...]:
+        """(("calendar", type, options), ("mailbox", type, options))."""
+        calendar, mailbox = self.parts()
+        return (("calendar", calendar.type, calendar.options),
+                ("mailbox", mailbox.type, mailbox.options))
 
 
 @dataclass(frozen=True)
@@ -126,6 +140,31 @@ class Config:
     accounts: tuple[AccountConfig, ...]
     path: Path | None = None
     notify: Notify = field(default_factory=Notify)
+
+
+def open_account(entry: AccountConfig, config: Config) -> Account:
+    """Open one account's two parts through the provider registry (plain values in).
+
+    :raises ConfigError: the backend refused an option it could only check now (a
+        Microsoft cloud or authority). :raises ProviderUnavailable: a missing extra.
+    """
+    import providers
+
+    calendar, mailbox = entry.parts()
+    me = config.me
+    owner = providers.Owner(me.email, me.addresses, me.timezone)
+    try:
+        return providers.open_account(entry.name, providers.Part(calendar.type, calendar.options),
+                                      providers.Part(mailbox.type, mailbox.options), owner,
+                                      provider=entry.provider)
+    except ValueError as exc:
+        where = f"accounts.{entry.name}"
+        problems = []
+        for line in str(exc).splitlines():
+            key, sep, message = line.partition(": ")
+            simple = sep and re.fullmatch(r"[a-z_]+", key)
+            problems.append(f"{where}.{key}: {message}" if simple else f"{where}: {line}")
+        raise ConfigError(problems) from None
 
 
 def default_config_path() -> Path:
@@ -187,9 +226,19 @@ def did_you_mean(key: str, known: set[str] | list[str]) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
-def missing_extra(provider: str) -> str | None:
-    """The first module an optional provider needs that is not installed, else None."""
-    for module in PROVIDER_EXTRAS.get(provider, ()):
+def missing_extra(provider: str, modules: tuple[str, ...] | None = None) -> str | None:
+    """The first module an optional provider needs that is not installed, else None.
+
+    ``modules``: a backend's own (providers.REGISTRY); default: those of ``provider =
+    NAME``'s calendar backend. Looked up with find_spec, which imports nothing.
+    """
+    if modules is None:
+        import providers
+
+        short = providers.SHORTHANDS.get(provider)
+        modules = (providers.backend(providers.CALENDAR, short.calendar).modules
+                   if short else ())
+    for module in modules:
         try:
             if importlib.util.find_spec(module) is None:
                 return module
@@ -259,6 +308,7 @@ class _Checker:
         self.lines = text.splitlines()
         self.base_dir = base_dir
         self.problems: list[str] = []
+        self.email = ""  # [me] email, the default login of an IMAP mailbox
 
     # -- reporting ---------------------------------------------------------
     def problem(self, keypath: str, message: str) -> None:
@@ -267,12 +317,18 @@ class _Checker:
         self.problems.append(f"{keypath}{where}: {message}")
 
     def _line_of(self, keypath: str) -> int | None:
-        """Best-effort TOML line of a key: tomllib keeps no positions."""
+        """Best-effort TOML line of a key: tomllib keeps no positions.
+
+        ``accounts[1].calendar.type`` is looked for in the ``[accounts.calendar]``
+        table that follows the second ``[[accounts]]``.
+        """
         parts = re.findall(r"[A-Za-z_][\w-]*|\[\d+\]", keypath)
         if not parts:
             return None
-        key = parts[-1]
-        section = parts[0] if len(parts) > 1 else ""
+        names = [p for p in parts if not p.startswith("[")]
+        key = names[-1]
+        section = ".".join(names[:-1])
+        root = names[0] if len(names) > 1 else ""
         index = int(parts[1][1:-1]) if len(parts) > 2 and parts[1].startswith("[") else 0
         seen = -1
         in_section = section == ""
@@ -280,12 +336,12 @@ class _Checker:
             stripped = line.strip()
             header = re.match(r"^\[\[?\s*([\w.-]+)\s*\]\]?", stripped)
             if header:
-                if header.group(1) == section:
+                name = header.group(1)
+                if name == root:
                     seen += 1
-                    in_section = seen == index
-                else:
-                    in_section = False
-                if in_section and key == section:
+                in_section = name == section and seen == index
+                if seen == index and (name == f"{section}.{key}" or (
+                        in_section and key == section)):
                     return number
                 continue
             if in_section and re.match(rf"^{re.escape(key)}\s*=", stripped):
@@ -390,6 +446,7 @@ class _Checker:
                 alias_set.append(_email(alias))
             except ValueError as exc:
                 self.problem(f"me.aliases[{i}]", str(exc))
+        self.email = email
         signature = self.get(t, "me.signature", str, "")
         zone = self.get(t, "me.timezone", str, None, _zone)
         return Me(
@@ -453,6 +510,8 @@ class _Checker:
         )
 
     def accounts(self, raw: dict[str, Any]) -> tuple[AccountConfig, ...]:
+        import providers
+
         value = raw.get("accounts", [])
         if not isinstance(value, list) or not all(isinstance(a, dict) for a in value):
             self.problem("accounts", "must be an array of tables: [[accounts]]")
@@ -470,63 +529,174 @@ class _Checker:
             elif name in names:
                 self.problem(f"{where}.name", f"duplicate account name {name!r}")
             names.add(name)
+            if "provider" not in entry and ("calendar" in entry or "mailbox" in entry):
+                parts = self._parts(where, name, entry)
+                if parts is not None:
+                    calendar, mailbox = parts
+                    label = (calendar.type if calendar.type == mailbox.type
+                             else f"{calendar.type}+{mailbox.type}")
+                    result.append(AccountConfig(name, label, {}, calendar, mailbox))
+                continue
             provider = entry.get("provider")
-            if provider not in PROVIDER_KEYS:
-                hint = did_you_mean(provider, list(PROVIDER_KEYS)) if isinstance(
-                    provider, str) else ""
+            shorthands = list(providers.SHORTHANDS)
+            if provider not in shorthands:
+                hint = did_you_mean(provider, shorthands) if isinstance(provider, str) else ""
                 self.problem(
                     f"{where}.provider",
                     f"unknown provider {provider!r}{hint} "
-                    f"(available: {', '.join(PROVIDER_KEYS)})",
+                    f"(available: {', '.join(shorthands)}; or [accounts.calendar] and "
+                    "[accounts.mailbox] tables)",
                 )
                 continue
-            schema = PROVIDER_KEYS[provider]
-            allowed = {"name", "provider", *schema}
-            for key in sorted(set(entry) - allowed):
-                self.problem(f"{where}.{key}", f"unknown key for provider {provider!r}"
-                             f"{did_you_mean(key, allowed)} (known: {', '.join(sorted(allowed))})")
-            absent = missing_extra(provider)
-            if absent:
-                self.problem(f"{where}.provider", f"provider {provider!r} needs the "
-                             f"{provider!r} extra (module {absent!r} is not installed): "
-                             f"pipx install --force 'interview-followup[{provider}]', or "
-                             f"pip install 'interview-followup[{provider}]' in its virtualenv")
-            options: dict[str, Any] = {}
-            for key, (kind, required) in schema.items():
-                if key not in entry:
-                    if required:
-                        self.problem(f"{where}.{key}", "required")
-                    continue
-                options[key] = self.get(entry, f"{where}.{key}", kind, None)
-            if provider == "local":
-                self._local_paths(where, options)
-            elif provider == "google":
-                self._google_options(where, options)
-            elif provider == "microsoft" and options.get("cloud") not in (None, *CLOUDS):
-                self.problem(f"{where}.cloud", f"unknown cloud {options['cloud']!r} "
-                             f"(one of: {', '.join(CLOUDS)})")
-            result.append(AccountConfig(name=name, provider=provider, options=options))
+            result.append(AccountConfig(name=name, provider=provider,
+                                        options=self._shorthand(where, provider, entry)))
         return tuple(result)
 
-    def _google_options(self, where: str, options: dict[str, Any]) -> None:
-        if isinstance(options.get("client_secrets"), str):
-            options["client_secrets"] = self.path(options["client_secrets"])
-            if not options["client_secrets"].is_file():
-                self.problem(f"{where}.client_secrets", f"file not found: "
-                             f"{options['client_secrets']} (the OAuth client JSON you downloaded)")
-        if options.get("calendars") == []:
-            self.problem(f"{where}.calendars", "at least one calendar id is needed "
-                         "(\"primary\" is your main calendar)")
+    def _shorthand(self, where: str, provider: str, entry: dict[str, Any]) -> dict[str, Any]:
+        """``provider = NAME`` with account-level keys, checked against the tables of the
+        two backends it stands for; problems named by the account-level key."""
+        import providers
 
-    def _local_paths(self, where: str, options: dict[str, Any]) -> None:
-        if isinstance(options.get("calendar"), str):
-            options["calendar"] = self.path(options["calendar"])
-            if not options["calendar"].is_file():
-                self.problem(f"{where}.calendar", f"file not found: {options['calendar']}")
-        if isinstance(options.get("maildir"), str):
-            options["maildir"] = self.path(options["maildir"])
-            if not options["maildir"].is_dir():
-                self.problem(f"{where}.maildir", f"not a directory: {options['maildir']}")
+        schema = providers.shorthand_keys(provider)
+        allowed = {"name", "provider", *schema}
+        for key in sorted(set(entry) - allowed):
+            self.problem(f"{where}.{key}", f"unknown key for provider {provider!r}"
+                         f"{did_you_mean(key, allowed)} (known: {', '.join(sorted(allowed))})")
+        absent = missing_extra(provider)
+        if absent:
+            self.problem(f"{where}.provider", f"provider {provider!r} needs the "
+                         f"{provider!r} extra (module {absent!r} is not installed): "
+                         f"pipx install --force 'interview-followup[{provider}]', or "
+                         f"pip install 'interview-followup[{provider}]' in its virtualenv")
+        options: dict[str, Any] = {}
+        for key, (_part, (_name, kind, default, _help)) in schema.items():
+            if key not in entry:
+                if default is None:
+                    self.problem(f"{where}.{key}", "required")
+                continue
+            before = len(self.problems)
+            value = self.get(entry, f"{where}.{key}", str if kind is Path else kind, None,
+                             self.path if kind is Path else None)
+            if len(self.problems) == before:
+                options[key] = value
+        # The backends' own checks (a file that must exist, a cloud), once per backend.
+        back = {(part, option[0]): key for key, (part, option) in schema.items() if part}
+        owner = providers.Owner(self.email)
+        said: set[str] = set()
+        for part, piece in zip((providers.CALENDAR, providers.MAILBOX),
+                               providers.shorthand_parts(provider, options), strict=True):
+            if not piece.options and any(p == part for p, _ in back):
+                continue  # its required keys are missing: said above
+            try:
+                providers.check_settings(providers.backend(part, piece.type), piece.options,
+                                         owner)
+            except ValueError as exc:
+                for line in str(exc).splitlines():
+                    option, sep, message = line.partition(": ")
+                    named = back.get((part, option)) if sep else None
+                    text = f"{named}: {message}" if named else line
+                    if text in said or (named and named not in options):
+                        continue  # missing or of the wrong type: said above
+                    said.add(text)
+                    if named:
+                        self.problem(f"{where}.{named}", message)
+                    else:
+                        self.problem(where, line)
+        return options
+
+    def _parts(self, where: str, name: str,
+               entry: dict[str, Any]) -> tuple[PartConfig, PartConfig] | None:
+        """[accounts.calendar] and [accounts.mailbox], each checked against its backend's
+        own option table (providers.REGISTRY), every problem with its key path."""
+        import providers
+
+        allowed = {"name", "calendar", "mailbox"}
+        for key in sorted(set(entry) - allowed):
+            self.problem(f"{where}.{key}", f"unknown key{did_you_mean(key, allowed)} "
+                         f"(known: {', '.join(sorted(allowed))}; or `provider = ...` with its "
+                         "keys)")
+        found: list[PartConfig | None] = []
+        for part in (providers.CALENDAR, providers.MAILBOX):
+            found.append(self._part(f"{where}.{part}", part, entry.get(part)))
+        calendar, mailbox = found
+        if calendar is None or mailbox is None:
+            return None
+        signs_in = [p.type for p, n in ((calendar, providers.CALENDAR),
+                                        (mailbox, providers.MAILBOX))
+                    if providers.backend(n, p.type).secret == "oauth"]
+        if len(set(signs_in)) > 1:
+            # Both would keep their sign-in under the account's name in the keyring.
+            self.problem(f"{where}.mailbox.type", f"a {signs_in[0]} calendar and a "
+                         f"{signs_in[1]} mailbox need two sign-ins: make them two accounts")
+            return None
+        return calendar, mailbox
+
+    def _part(self, where: str, part: str, value: Any) -> PartConfig | None:
+        import providers
+
+        kinds = providers.types(part)
+        if value is None:
+            self.problem(where, f"missing [{where.split('[')[0]}.{part}] (type = one of: "
+                         f"{', '.join(kinds)})")
+            return None
+        if not isinstance(value, dict):
+            self.problem(where, f"must be a table ([accounts.{part}]), not {_toml_type(value)}")
+            return None
+        kind = value.get("type")
+        if not isinstance(kind, str) or kind not in kinds:
+            hint = did_you_mean(kind, kinds) if isinstance(kind, str) else ""
+            self.problem(f"{where}.type", ("required" if kind is None else
+                                           f"unknown {part} type {kind!r}{hint}")
+                         + f" (available: {', '.join(kinds)})")
+            return None
+        backend = providers.backend(part, kind)
+        table = providers.options_table(backend)
+        known = {"type", *(o[0] for o in table)}
+        for key in sorted(set(value) - known):
+            self.problem(f"{where}.{key}", f"unknown key for {part} type {kind!r}"
+                         f"{did_you_mean(key, known)} (known: {', '.join(sorted(known))})")
+        if backend.modules:
+            absent = missing_extra(kind, backend.modules)
+            if absent:
+                self.problem(f"{where}.type", f"{part} type {kind!r} needs the "
+                             f"{backend.extra!r} extra (module {absent!r} is not installed): "
+                             f"pipx install --force 'interview-followup[{backend.extra}]', or "
+                             f"pip install 'interview-followup[{backend.extra}]' in its "
+                             "virtualenv")
+        options: dict[str, Any] = {}
+        bad: set[str] = set()
+        for key, kind_of, _default, _help in table:
+            if key not in value:
+                continue  # required options and defaults: the backend's settings below
+            before = len(self.problems)
+            if kind_of is Path:
+                got = self.get(value, f"{where}.{key}", str, None, self.path)
+            elif kind_of is float and isinstance(value[key], int) and not isinstance(
+                    value[key], bool):
+                got = float(value[key])
+            else:
+                got = self.get(value, f"{where}.{key}", kind_of, None)
+            if len(self.problems) > before:
+                bad.add(key)
+            else:
+                options[key] = got
+        owner = providers.Owner(self.email)
+        try:
+            providers.check_settings(backend, options, owner)
+        except ValueError as exc:
+            for line in str(exc).splitlines():
+                key, sep, message = line.partition(": ")
+                if sep and key in known:
+                    if key not in bad:  # already said: its type
+                        self.problem(f"{where}.{key}", message)
+                else:
+                    self.problem(where, line)
+            return None
+        if bad:
+            return None
+        # The options as given (Paths resolved), not the defaults filled in: the backend
+        # applies its own defaults and presets when it opens.
+        return PartConfig(kind, options)
 
 
 def _toml_type(value: object) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from .config import AccountConfig, Config, plural
+from .config import AccountConfig, Config, open_account, plural
 
 Echo = Callable[[str], None]
 Report = Callable[..., None]  # report(name, problem or None, detail="")
@@ -39,7 +39,10 @@ def run_checks(config: Config, echo: Echo) -> bool:
     report("templates", "; ".join(problems) if problems else None,
            str(config.drafts.templates or "built-in"))
 
-    needs_keyring = any(a.provider != "local" for a in config.accounts)
+    import providers
+
+    needs_keyring = any(providers.backend(part, kind).secret
+                        for a in config.accounts for part, kind, _ in a.parts_named())
     try:
         import keyring
         from keyring.backends import fail
@@ -49,13 +52,11 @@ def run_checks(config: Config, echo: Echo) -> bool:
             hint = ("no keyring backend: install one (e.g. `pip install keyrings.alt` "
                     "or run a Secret Service such as gnome-keyring)")
             report("keyring", hint if needs_keyring else None,
-                   "" if needs_keyring else "none (only Google/Microsoft accounts need one)")
+                   "" if needs_keyring else "none (no account keeps a secret)")
         else:
             report("keyring", None, str(getattr(backend, "name", type(backend).__name__)))
     except Exception as exc:
         report("keyring", f"cannot load keyring: {exc}" if needs_keyring else None, "unusable")
-
-    from providers import open_account
 
     from .clock import system_clock
     from .engine import lookback
@@ -63,10 +64,8 @@ def run_checks(config: Config, echo: Echo) -> bool:
     now = system_clock()
     for entry in config.accounts:
         name = f"account {entry.name} ({entry.provider})"
-        if entry.provider == "google" and not _google_checks(entry, report):
+        if not _part_checks(config, entry, report):
             continue  # the access check below would only repeat the problem
-        if entry.provider == "microsoft" and not _microsoft_checks(entry, report):
-            continue
         try:
             account = open_account(entry, config)
             try:
@@ -80,6 +79,38 @@ def run_checks(config: Config, echo: Echo) -> bool:
                    f"window; mail: {plural(len(batch.messages), 'message')} in the last day")
         except Exception as exc:
             report(name, str(exc))
+    return ok
+
+
+def _part_checks(config: Config, entry: AccountConfig, report: Report) -> bool:
+    """Each part's own check, as its backend says (providers.REGISTRY): a sign-in's token
+    and scopes (Google, Microsoft, once for both parts), a login with the stored password
+    and the folders or calendars found (IMAP, CalDAV), a feed read once, a folder listed.
+    False when one failed."""
+    import providers
+    from providers import checks
+    from providers.errors import ProviderError
+
+    owner = providers.Owner(config.me.email, config.me.addresses, config.me.timezone)
+    signed_in: set[str] = set()
+    ok = True
+    for part, kind, options in entry.parts_named():
+        if providers.backend(part, kind).secret == "oauth":
+            if kind in signed_in:
+                continue
+            signed_in.add(kind)
+            alone = AccountConfig(entry.name, kind, dict(options))
+            ok = (_google_checks(alone, report) if kind == "google"
+                  else _microsoft_checks(alone, report)) and ok
+            continue
+        try:
+            lines = checks.check(entry.name, part, kind, options, owner)
+        except (ProviderError, ValueError) as exc:
+            report(f"account {entry.name} {part} ({kind})", str(exc))
+            ok = False
+            continue
+        if lines:
+            report(f"account {entry.name} {part} ({kind})", None, "; ".join(lines))
     return ok
 
 

@@ -100,7 +100,7 @@ class Engine:
     @classmethod
     def open(cls, config: Config, *, dry_run: bool = False, clock: Clock = system_clock,
              store: Store | None = None) -> Engine:
-        from providers import open_account
+        from .config import open_account
 
         if store is None:
             store = Store.open(config.daemon.state_dir)

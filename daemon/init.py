@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import click
 
-from .config import PROVIDER_KEYS, _email, missing_extra
+from .config import _email, missing_extra
 from .errors import UsageError
 
 KINDS = {  # provider -> (what it is, the default account name)
@@ -128,7 +128,7 @@ def ask(given: dict[str, Any], interactive: bool) -> Answers:
         click.echo("Where are your calendar and mail?")
         for kind, (what, _) in KINDS.items():
             click.echo(f"  {kind:<10} {what}")
-    out.kind = a.choice("kind", "Account kind", list(PROVIDER_KEYS), "local")
+    out.kind = a.choice("kind", "Account kind", list(KINDS), "local")
     out.account = a.text("account", "A short name for this account",
                          default=KINDS.get(out.kind, ("", "home"))[1], check=_account_name)
     if out.kind == "local":

@@ -1,7 +1,8 @@
 """The provider interface: a calendar source and a mailbox.
 
-A provider module (``providers/<name>.py``) exposes ``open_account(account, ctx)``
-returning an :class:`Account` (a calendar and a mailbox that belong together).
+Each backend opens a calendar source or a mailbox from plain values (the account's
+name, its part's options, the owner); :func:`providers.open_account` pairs them into
+an :class:`Account` through the registry in :mod:`providers`.
 The engine only ever sees the types below; every method raises only
 :mod:`providers.errors` exceptions, never an SDK's own.
 
@@ -253,3 +254,15 @@ class Account:
 
     def close(self) -> None:
         """Release connections; the default has nothing to release."""
+
+
+@dataclass
+class PartsAccount(Account):
+    """A calendar and a mailbox opened apart (an IMAP mailbox beside a Google calendar):
+    closing the account closes each part."""
+
+    closers: list[Callable[[], None]] = field(default_factory=list)
+
+    def close(self) -> None:
+        for close in self.closers:
+            close()

@@ -48,7 +48,9 @@ from .google_api import GoogleApi
 from .retry import ExpectedStatus, Retry
 
 if TYPE_CHECKING:
-    from daemon.config import AccountConfig, Config
+    from collections.abc import Callable, Mapping
+
+    from . import Owner
 
 logger = logging.getLogger(__name__)
 
@@ -293,15 +295,35 @@ class GoogleAccount(Account):
             self.api.close()
 
 
-def open_account(account: AccountConfig, config: Config, *,
-                 retry: Retry | None = None) -> GoogleAccount:
-    """Cheap: nothing is read from the keyring and no client is built until the first call."""
-    options = account.options
-    api = GoogleApi(account.name, options.get("endpoint"), retry=retry)
+def open_pair(account: str, options: Mapping[str, Any], owner: Owner | None = None, *,
+              retry: Retry | None = None) -> GoogleAccount:
+    """Calendar and Gmail on one session (one token). Cheap: nothing is read from the
+    keyring and no client is built until the first call."""
+    api = GoogleApi(account, options.get("endpoint") or None, retry=retry)
     return GoogleAccount(
-        name=account.name,
+        name=account,
         calendar=GoogleCalendar(api, options.get("calendars") or ["primary"]),
         mailbox=Gmail(api),
         provider="google",
         api=api,
     )
+
+
+def open_calendar(account: str, options: Mapping[str, Any], owner: Owner | None = None
+                  ) -> tuple[GoogleCalendar, Callable[[], None]]:
+    """The calendar alone (beside another backend's mailbox); the token is the account's."""
+    api = GoogleApi(account, options.get("endpoint") or None)
+    return GoogleCalendar(api, options.get("calendars") or ["primary"]), api.close
+
+
+def open_mailbox(account: str, options: Mapping[str, Any], owner: Owner | None = None
+                 ) -> tuple[Gmail, Callable[[], None]]:
+    """Gmail alone (beside another backend's calendar)."""
+    api = GoogleApi(account, options.get("endpoint") or None)
+    return Gmail(api), api.close
+
+
+def open_account(account: Any, config: Any = None, *,
+                 retry: Retry | None = None) -> GoogleAccount:
+    """:func:`open_pair` of an entry with ``name`` and ``options`` (tests, benches)."""
+    return open_pair(account.name, account.options, retry=retry)

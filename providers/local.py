@@ -16,15 +16,18 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, tzinfo
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from .base import Account, CalendarChanges, CalendarSource, Event
+from . import maildir
+from .base import CalendarChanges, CalendarSource, Event
 from .errors import BadData, ProviderUnavailable
 from .ical import read_event, read_events
 from .maildir import SETTLE_NS, MaildirMailbox
 
 if TYPE_CHECKING:
-    from daemon.config import AccountConfig, Config
+    from collections.abc import Callable, Mapping
+
+    from . import Owner
 
 logger = logging.getLogger(__name__)
 
@@ -120,11 +123,38 @@ def _unchanged(checkpoint: str | None, now: dict[str, object]) -> bool:
     return bool(same_file and same_window)
 
 
-def open_account(account: AccountConfig, config: Config) -> Account:
-    options = account.options
-    return Account(
-        name=account.name,
-        calendar=LocalCalendar(account.name, Path(options["calendar"])),
-        mailbox=MaildirMailbox(account.name, Path(options["maildir"])),
-        provider="local",
-    )
+# The option tables (name, type, default, help; None: required) of the two backends
+# here: the calendar file and the Maildir. Path options are resolved against the config
+# file's folder by the config checker.
+CALENDAR_OPTIONS: tuple[tuple[str, type, Any, str], ...] = (
+    ("path", Path, None, "the iCalendar (.ics) file"),
+)
+MAILDIR_OPTIONS = maildir.OPTIONS  # path, drafts, sent, layout (docs/maildir.md)
+
+
+def calendar_settings(options: Mapping[str, Any], owner: Owner | None = None) -> dict[str, Any]:
+    """:raises ValueError: ``path: file not found: ...``."""
+    path = options.get("path")
+    if path is None:
+        raise ValueError("path: required")
+    if not Path(path).is_file():
+        raise ValueError(f"path: file not found: {path}")
+    return dict(options)
+
+
+def maildir_settings(options: Mapping[str, Any], owner: Owner | None = None) -> dict[str, Any]:
+    """:raises ValueError: ``path: not a directory: ...``."""
+    result = maildir.settings(options)
+    if not Path(result["path"]).is_dir():
+        raise ValueError(f"path: not a directory: {result['path']}")
+    return result
+
+
+def open_calendar(account: str, options: Mapping[str, Any],
+                  owner: Owner | None = None) -> tuple[LocalCalendar, Callable[[], None]]:
+    return LocalCalendar(account, Path(options["path"])), lambda: None
+
+
+def open_maildir(account: str, options: Mapping[str, Any],
+                 owner: Owner | None = None) -> tuple[MaildirMailbox, Callable[[], None]]:
+    return maildir.open_mailbox(account, options), lambda: None

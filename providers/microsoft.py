@@ -51,7 +51,9 @@ from .outlook import OutlookMailbox
 from .retry import ExpectedStatus, Retry
 
 if TYPE_CHECKING:
-    from daemon.config import AccountConfig, Config
+    from collections.abc import Callable, Mapping
+
+    from . import Owner
 
 logger = logging.getLogger(__name__)
 
@@ -266,35 +268,65 @@ class MicrosoftAccount(Account):
             self.http.close()
 
 
-def open_account(account: AccountConfig, config: Config, *, retry: Retry | None = None,
-                 tokens: TokenProvider | None = None) -> MicrosoftAccount:
-    """Cheap: the keyring is read and msal talks to the sign-in service on the first request.
-
-    :raises ConfigError: the cloud, tenant or authority cannot be used.
-    """
-    from daemon.errors import ConfigError
-
+def _http(account: str, options: Mapping[str, Any], retry: Retry | None,
+          tokens: TokenProvider | None) -> GraphHttp:
+    """:raises ValueError: the cloud, tenant or authority cannot be used (``option: what``)."""
     from .microsoft_auth import CLOUDS, TokenSource, graph_root
 
-    options = account.options
     cloud = str(options.get("cloud") or "global")
-    where = f"accounts.{account.name}"
     if cloud not in CLOUDS:
-        raise ConfigError([f"{where}.cloud: unknown cloud {cloud!r} "
-                           f"(known: {', '.join(CLOUDS)})"])
+        raise ValueError(f"cloud: unknown cloud {cloud!r} (known: {', '.join(CLOUDS)})")
     if tokens is None:
-        try:
-            tokens = TokenSource(account.name, str(options["client_id"]),
-                                 str(options.get("tenant") or "common"), cloud,
-                                 options.get("authority"))
-        except ValueError as exc:
-            raise ConfigError([f"{where}: {exc}"]) from None
-    http = GraphHttp(account.name, str(options.get("endpoint") or graph_root(cloud)), tokens,
+        tokens = TokenSource(account, str(options["client_id"]),
+                             str(options.get("tenant") or "common"), cloud,
+                             options.get("authority") or None)
+    return GraphHttp(account, str(options.get("endpoint") or graph_root(cloud)), tokens,
                      retry=retry)
+
+
+def open_pair(account: str, options: Mapping[str, Any], owner: Owner | None = None, *,
+              retry: Retry | None = None,
+              tokens: TokenProvider | None = None) -> MicrosoftAccount:
+    """Calendar and mail on one Graph session. Cheap: the keyring is read and msal talks
+    to the sign-in service on the first request.
+
+    :raises ValueError: the cloud, tenant or authority cannot be used.
+    """
+    http = _http(account, options, retry, tokens)
     return MicrosoftAccount(
-        name=account.name,
-        calendar=GraphCalendar(http, config.me.addresses),
+        name=account,
+        calendar=GraphCalendar(http, owner.addresses if owner else frozenset()),
         mailbox=OutlookMailbox(http),
         provider="microsoft",
         http=http,
     )
+
+
+def open_calendar(account: str, options: Mapping[str, Any], owner: Owner | None = None
+                  ) -> tuple[GraphCalendar, Callable[[], None]]:
+    http = _http(account, options, None, None)
+    return GraphCalendar(http, owner.addresses if owner else frozenset()), http.close
+
+
+def open_mailbox(account: str, options: Mapping[str, Any], owner: Owner | None = None
+                 ) -> tuple[OutlookMailbox, Callable[[], None]]:
+    http = _http(account, options, None, None)
+    mailbox = OutlookMailbox(http)
+
+    def close() -> None:
+        mailbox.close()
+        http.close()
+
+    return mailbox, close
+
+
+def open_account(account: Any, config: Any, *, retry: Retry | None = None,
+                 tokens: TokenProvider | None = None) -> MicrosoftAccount:
+    """:func:`open_pair` of an entry with ``name`` and ``options`` and a config with
+    ``me.addresses`` (tests, benches)."""
+    from . import Owner
+
+    me = config.me
+    return open_pair(account.name, account.options,
+                     Owner(me.email, frozenset(me.addresses), me.timezone),
+                     retry=retry, tokens=tokens)

@@ -167,7 +167,7 @@ cloud = "moon"
 
 
 def test_the_config_knows_the_clouds_the_provider_knows() -> None:
-    from daemon.config import CLOUDS
+    from providers.cloud_options import CLOUDS
     from providers.microsoft_auth import CLOUDS as PROVIDER_CLOUDS
 
     assert set(CLOUDS) == set(PROVIDER_CLOUDS)
@@ -228,15 +228,19 @@ def test_the_registry_names_the_extra_too(tmp_path: Path, monkeypatch: pytest.Mo
     from dataclasses import replace
 
     import providers
+    from daemon.config import open_account
     from providers.errors import ProviderUnavailable
 
     config = load_config(write_config(tmp_path, GOOD))
     backend = tmp_path / "backend_without_sdk.py"
     backend.write_text("import an_sdk_that_is_not_installed  # noqa\n")
     monkeypatch.syspath_prepend(str(tmp_path))
-    monkeypatch.setitem(providers.REGISTRY, "google", "backend_without_sdk")
+    for part in (providers.CALENDAR, providers.MAILBOX):
+        monkeypatch.setitem(providers.REGISTRY, (part, "google"), replace(
+            providers.REGISTRY[(part, "google")], shared="backend_without_sdk:open_pair"))
     with pytest.raises(ProviderUnavailable) as info:
-        providers.open_account(replace(config.accounts[0], provider="google"), config)
+        open_account(replace(config.accounts[0], provider="google",
+                             options={"client_secrets": "x.json"}), config)
     assert "needs the 'google' extra (missing module 'an_sdk_that_is_not_installed')" in str(
         info.value)
     assert "pipx install 'interview-followup[google]'" in str(info.value)

@@ -15,7 +15,7 @@ from pathlib import Path
 import icalendar
 import pytest
 
-import providers
+from daemon.config import open_account as open_account_
 from daemon.config import parse_config
 from daemon.people import who_gets_a_note
 from providers.base import CalendarSource, Folder, Mailbox, ReplyTo
@@ -428,7 +428,7 @@ def test_open_account_from_a_real_config(tmp_path: Path, maildir_root: Path) -> 
         f'calendar = "calendar.ics"\nmaildir = "{maildir_root.name}"\n',
         config_path,
     )
-    account = providers.open_account(config.accounts[0], config)
+    account = open_account_(config.accounts[0], config)
     assert (account.name, account.provider) == ("home", "local")
     assert isinstance(account.mailbox, MaildirMailbox) and account.mailbox.root == maildir_root
     events = account.calendar.changes(None, *WINDOW, NY).events

@@ -412,3 +412,29 @@ def test_dovecot_serves_our_draft_from_the_sibling_drafts_folder(tmp_path: Path)
                     answer.as_bytes())
     batch = box.messages_since(None, not_before())
     assert seen(batch.messages) == {("filed by the user", Folder.OTHER, "Archive/2026")}
+
+
+def test_doctor_says_where_drafts_go_for_an_mbsync_layout(tmp_path: Path) -> None:
+    """The config's `maildir` points at mbsync's Inbox; doctor names the synced Drafts
+    folder and the layout, and the shorthand's `drafts` key reaches the mailbox."""
+    from click.testing import CliRunner
+
+    from daemon.cli import cli
+
+    for sub in ("Inbox", "Drafts", "Sent", "Archive", "Entwürfe"):
+        for leaf in ("cur", "new", "tmp"):
+            (tmp_path / "Mail" / sub / leaf).mkdir(parents=True)
+    (tmp_path / "cal.ics").write_text("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:x\r\n"
+                                      "END:VCALENDAR\r\n")
+    config = tmp_path / "config.toml"
+    base = ('[me]\nname = "A"\nemail = "a@example.org"\n[daemon]\nstate_dir = "state"\n'
+            '[[accounts]]\nname = "home"\nprovider = "local"\ncalendar = "cal.ics"\n'
+            'maildir = "Mail/Inbox"\n')
+    config.write_text(base, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(config), "doctor"])
+    assert result.exit_code == 0, result.output
+    line = next(x for x in result.output.splitlines() if "mailbox (maildir)" in x)
+    assert "drafts go to: Drafts;" in line and "layout: fs at" in line
+    config.write_text(base + 'drafts = "Entwürfe"\n', encoding="utf-8")
+    result = CliRunner().invoke(cli, ["--config", str(config), "doctor"])
+    assert "drafts go to: Entwürfe;" in result.output, result.output

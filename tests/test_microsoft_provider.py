@@ -18,8 +18,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-import providers
 from daemon.config import AccountConfig, Config, parse_config
+from daemon.config import open_account as open_account_
 from daemon.detect import classify
 from daemon.errors import ConfigError
 from providers.base import (
@@ -713,17 +713,17 @@ def test_config_accepts_the_microsoft_keys(tmp_path: Path) -> None:
 def test_unknown_cloud_is_a_config_error(tmp_path: Path) -> None:
     entry = AccountConfig("work", "microsoft", {"client_id": "id", "cloud": "mars"})
     with pytest.raises(ConfigError, match=r"accounts\.work\.cloud: unknown cloud 'mars'"):
-        providers.open_account(entry, config(tmp_path))
+        open_account_(entry, config(tmp_path))
 
 
 def test_cloud_sets_the_graph_root(tmp_path: Path) -> None:
     entry = AccountConfig("work", "microsoft", {"client_id": "id", "cloud": "china"})
-    opened = providers.open_account(entry, config(tmp_path))
+    opened = open_account_(entry, config(tmp_path))
     assert isinstance(opened, MicrosoftAccount) and opened.http is not None
     assert opened.http.root == "https://microsoftgraph.chinacloudapi.cn/"
     opened.close()
     override = replace(entry, options={**entry.options, "endpoint": "http://127.0.0.1:8/x"})
-    opened = providers.open_account(override, config(tmp_path))
+    opened = open_account_(override, config(tmp_path))
     assert isinstance(opened, MicrosoftAccount) and opened.http is not None
     assert opened.http.url("me") == "http://127.0.0.1:8/x/v1.0/me"
     opened.close()
