@@ -202,14 +202,7 @@ def read_events(
                                                end.astimezone(default_tz), where, lines)]
     events: list[Event] = []
     for component, recurring in occurrences:
-        try:
-            event = _to_event(component, recurring, default_tz)
-        except (ValueError, TypeError, AttributeError, KeyError) as exc:
-            uid = str(component["UID"])
-            where.add(lines.get(uid, 0), f"cannot read: {_short(exc)}", "VEVENT", _shown(uid))
-            continue
-        if _overlaps(event, start, end):
-            events.append(event)
+        _add_event(component, recurring, default_tz, start, end, where, lines, events)
     events.sort(key=lambda e: (e.start.astimezone(UTC), e.uid))
     return events, problems
 
@@ -561,14 +554,21 @@ def _occurrences_of(
     """The occurrences of these recurring components in [start, end) added to ``events``."""
     for component in _expand(components, start.astimezone(default_tz),
                              end.astimezone(default_tz), where, lines):
-        try:
-            event = _to_event(component, True, default_tz)
-        except (ValueError, TypeError, AttributeError, KeyError) as exc:
-            uid = str(component["UID"])
-            where.add(lines.get(uid, 0), f"cannot read: {_short(exc)}", "VEVENT", _shown(uid))
-            continue
-        if _overlaps(event, start, end):
-            events.append(event)
+        _add_event(component, True, default_tz, start, end, where, lines, events)
+
+
+def _add_event(component: Component, recurring: bool, default_tz: tzinfo, start: datetime,
+               end: datetime, where: _Where, lines: dict[str, int], events: list[Event]) -> None:
+    """``component`` as an Event added to ``events`` when it overlaps [start, end); one that
+    cannot be read is named (file, line, UID) and skipped."""
+    try:
+        event = _to_event(component, recurring, default_tz)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        uid = str(component["UID"])
+        where.add(lines.get(uid, 0), f"cannot read: {_short(exc)}", "VEVENT", _shown(uid))
+        return
+    if _overlaps(event, start, end):
+        events.append(event)
 
 
 def _pack(span: tuple[date, date] | None) -> int:
