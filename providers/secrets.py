@@ -8,6 +8,7 @@ get a usable keyring; there is deliberately no plain-file fallback.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import keyring
 import keyring.errors
@@ -46,6 +47,19 @@ def get_secret(account: str) -> str | None:
         return store.get_password(SERVICE, account)
     except Exception as exc:  # locked, D-Bus gone, backend bugs: all mean "no keyring now"
         raise NoKeyring(account, f"cannot read from {_name(store)}: {_describe(exc)}") from None
+
+
+def getter(account: str, key: str) -> Callable[[], str | None]:
+    """A getter of the secret kept under ``key`` (``NAME/imap``, ``NAME/feed-url``) for the
+    backends that ask for it when they connect; a missing keyring is named after the
+    account, not after its keyring entry."""
+    def get() -> str | None:
+        try:
+            return get_secret(key)
+        except NoKeyring as exc:
+            raise NoKeyring(account, exc.detail) from None
+
+    return get
 
 
 def set_secret(account: str, value: str, *, quiet: bool = False) -> None:

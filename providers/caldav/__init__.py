@@ -120,14 +120,9 @@ def open_calendar(account: str, options: Mapping[str, Any],
     from .calendar import CalDAVCalendar
 
     if password is None:
-        from ..errors import NoKeyring
-        from ..secrets import get_secret
+        from ..secrets import getter
 
-        def password() -> str | None:
-            try:
-                return get_secret(keyring_key(account))
-            except NoKeyring as exc:  # named after the account, not its keyring entry
-                raise NoKeyring(account, exc.detail) from None
+        password = getter(account, keyring_key(account))
 
     checked = settings(options)
     return CalDAVCalendar(account, checked["url"], checked["username"], password,

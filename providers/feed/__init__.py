@@ -52,13 +52,8 @@ def open_calendar(account: str, options: Mapping[str, Any],
 
     settings(options)
     if url is None:
-        from ..errors import NoKeyring
-        from ..secrets import get_secret
+        from ..secrets import getter
 
-        def url() -> str | None:
-            try:
-                return get_secret(keyring_key(account))
-            except NoKeyring as exc:  # named after the account, not its keyring entry
-                raise NoKeyring(account, exc.detail) from None
+        url = getter(account, keyring_key(account))
 
     return FeedCalendar(account, url)

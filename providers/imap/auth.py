@@ -23,7 +23,7 @@ def secret_key(account: str) -> str:
 
 def keyring_password(account: str) -> Callable[[], str | None]:
     """The getter :class:`~providers.imap.mailbox.ImapMailbox` takes: the stored secret."""
-    return lambda: secrets.get_secret(secret_key(account))
+    return secrets.getter(account, secret_key(account))
 
 
 def ask_password(account: str, prompt: str = "", *,
