@@ -23,7 +23,7 @@ from pathlib import Path
 
 from daemon.config import load_config
 from daemon.demo import scratch_account
-from daemon.lock import read_owner
+from daemon.lock import StateLock, read_owner
 from daemon.state import Store
 
 TRIALS = 30
@@ -60,10 +60,16 @@ def _command() -> list[str]:
     return [sys.executable, "-c", "from daemon.cli import main; main()"]
 
 
-def _start(config: Path, *args: str) -> subprocess.Popen[str]:
+def _start(config: Path, *args: str, stderr: Path | None = None) -> subprocess.Popen[str]:
+    """``followup --config CONFIG ARGS``; its stderr to a file when given (read while it runs)."""
     env = {k: v for k, v in os.environ.items() if k not in ("FOLLOWUP_CONFIG", "NOTIFY_SOCKET")}
-    return subprocess.Popen([*_command(), "--config", str(config), *args], env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err = stderr.open("w") if stderr is not None else subprocess.PIPE
+    try:
+        return subprocess.Popen([*_command(), "--config", str(config), *args], env=env,
+                                stdout=subprocess.PIPE, stderr=err, text=True)
+    finally:
+        if stderr is not None:
+            err.close()  # type: ignore[union-attr]
 
 
 def _markers(folder: Path) -> list[str]:
@@ -89,14 +95,28 @@ def _finish(proc: subprocess.Popen[str]) -> tuple[int, str, str]:
 
 
 def test_two_run_once_together_write_each_draft_once(tmp_path: Path) -> None:
+    """Started together, 30 times. In every other trial the test itself holds the state
+    (as a `run --once` would) until both processes have said they are waiting, then lets
+    go: both want the state at the same instant, whatever the machine's speed."""
     now = datetime.now(UTC)
     waited = 0
     for trial in range(TRIALS):
         folder = tmp_path / f"trial{trial}"
         config = scratch_account(folder, _ics(now), account="home", log_level="WARNING")
-        first, second = _start(config, "run", "--once"), _start(config, "run", "--once")
-        results = [_finish(first), _finish(second)]
-        for code, out, err in results:
+        held = trial % 2 == 1
+        lock = StateLock(load_config(config).daemon.state_dir, "run --once")
+        if held:
+            lock.acquire(wait=0)
+        logs = [folder / "first.err", folder / "second.err"]
+        procs = [_start(config, "run", "--once", stderr=log) for log in logs]
+        try:
+            if held:
+                _wait_for(partial(_all_say, logs, "waiting for"), "both to wait")
+        finally:
+            lock.release()
+        results = [_finish(p) for p in procs]
+        errors = [log.read_text() for log in logs]
+        for (code, out, _), err in zip(results, errors, strict=True):
             assert code == 0, f"trial {trial}: exit {code}\n{out}\n{err}"
             assert "Traceback" not in err and "IntegrityError" not in err, err
         found = _no_duplicates(folder, f"trial {trial}")
@@ -104,13 +124,19 @@ def test_two_run_once_together_write_each_draft_once(tmp_path: Path) -> None:
         # One process wrote them all; the other found them written.
         assert sorted(out.splitlines()[0] for _, out, _ in results) == [
             "wrote 0 draft(s)", f"wrote {EXPECTED} draft(s)"]
-        # When they overlapped, the one that waited said for whom.
-        for _, _, err in results:
+        # Whoever waited said for whom.
+        for err in errors:
             if "waiting for" in err:
                 waited += 1
-                assert "`followup run --once` (pid " in err, err
-    print(f"two run --once together: {TRIALS} trials, 0 duplicates, {waited} waited")
-    assert waited >= TRIALS // 2, f"the processes overlapped in only {waited} of {TRIALS} trials"
+                assert "waiting for `followup run --once` (pid " in err, err
+        if held:
+            assert all(f"(pid {os.getpid()})" in err for err in errors), errors
+    print(f"two run --once together: {TRIALS} trials, 0 duplicates, {waited} waits")
+    assert waited >= TRIALS  # at least both of every held trial
+
+
+def _all_say(logs: list[Path], text: str) -> bool:
+    return all(log.exists() and text in log.read_text() for log in logs)
 
 
 def _wait_for(condition: Callable[[], bool], what: str, timeout: float = 60) -> None:
