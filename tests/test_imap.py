@@ -235,12 +235,13 @@ def _stop(master: subprocess.Popen[bytes]) -> None:
             master.wait()
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[Server]:
+@contextlib.contextmanager
+def running_server() -> Iterator[Server]:
+    """A Dovecot for the test's duration; skipped without Dovecot, except in CI, where a
+    missing Dovecot is a failure (never a silent skip there)."""
     try:
         srv = start_server()
     except DovecotUnavailable as exc:
-        # Never a silent skip in CI: there a missing Dovecot is a failure.
         if os.environ.get("CI"):
             pytest.fail(f"the Dovecot IMAP test must run in CI: {exc}", pytrace=False)
         pytest.skip(f"Dovecot IMAP test not run: {exc}")
@@ -249,6 +250,12 @@ def server() -> Iterator[Server]:
     finally:
         _stop(srv.master)
         shutil.rmtree(srv.base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[Server]:
+    with running_server() as srv:
+        yield srv
 
 
 def make_mailbox(server: Server, user: str, **options: Any) -> ImapMailbox:

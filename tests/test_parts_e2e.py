@@ -11,8 +11,6 @@ the output.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -26,12 +24,11 @@ from click.testing import CliRunner
 from daemon.cli import cli
 from providers.base import Attendee, Response
 from tests.contract import interview
-from tests.dovecot import DovecotUnavailable
 from tests.keyring_backend import stored, use_file_keyring
 from tests.test_caldav import PASSWORD, USER, Radicale, Writer
 from tests.test_google_e2e import put_interview
 from tests.test_google_provider import credentials_json, started_fake
-from tests.test_imap import Server, _stop, start_server
+from tests.test_imap import Server, running_server
 
 ME = "alex.rivera@example.org"
 MARKER = "X-Interview-Followup"
@@ -39,17 +36,8 @@ MARKER = "X-Interview-Followup"
 
 @pytest.fixture(scope="module")
 def dovecot() -> Iterator[Server]:
-    try:
-        srv = start_server()
-    except DovecotUnavailable as exc:
-        if os.environ.get("CI"):  # never a silent skip in CI
-            pytest.fail(f"the Dovecot IMAP test must run in CI: {exc}", pytrace=False)
-        pytest.skip(f"Dovecot IMAP test not run: {exc}")
-    try:
+    with running_server() as srv:
         yield srv
-    finally:
-        _stop(srv.master)
-        shutil.rmtree(srv.base, ignore_errors=True)
 
 
 @pytest.fixture
