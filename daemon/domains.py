@@ -194,3 +194,11 @@ def is_automated(email: str, name: str = "") -> bool:
 def _plain(text: str) -> str:
     """Compatibility-normalised text, so look-alike letters cannot dodge the patterns."""
     return unicodedata.normalize("NFKC", text)
+
+
+def bracketed(message_id: str) -> str:
+    """A Message-ID with its angle brackets ('' stays ''), as threading headers compare."""
+    value = message_id.strip()
+    if not value:
+        return ""
+    return value if value.startswith("<") else f"<{value}>"

@@ -16,12 +16,18 @@ from providers.base import Folder, Interest, MailMessage, MessageBatch
 from . import replies
 from .clock import Clock
 from .config import Config
-from .domains import domain_of, is_freemail, own_company_domains, registrable_domain
+from .domains import (
+    bracketed,
+    domain_of,
+    is_freemail,
+    own_company_domains,
+    registrable_domain,
+)
 from .infer import Confidence, Fact, facts_from_subject
 from .lifecycle import EVERYONE, NOBODY, STATUS_CHECK
 from .replies import Context, Kind, Person, classify
 from .senders import NETWORKS, SERVICES
-from .state import DraftRow, Interview, Store, bracketed, interview_keys
+from .state import DraftRow, Interview, Store, interview_keys
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,14 @@ from providers.base import Address, Folder, MailMessage
 
 from . import senders as S
 from .config import Config
-from .domains import domain_of, is_freemail, local_part, own_company_domains, registrable_domain
+from .domains import (
+    bracketed,
+    domain_of,
+    is_freemail,
+    local_part,
+    own_company_domains,
+    registrable_domain,
+)
 from .return_day import return_day
 
 
@@ -199,8 +206,8 @@ def _notice(msg: MailMessage) -> Verdict | None:
 def _thread(msg: MailMessage, ctx: Context) -> Verdict | None:
     if msg.thread_id and msg.thread_id in ctx.thread_ids:
         return _yes(f"in the thread of {_THREAD}", "thread")
-    wanted = {_bracketed(m) for m in ctx.message_ids} - {""}
-    linked = {_bracketed(m) for m in (msg.in_reply_to, *msg.references)} - {""}
+    wanted = {bracketed(m) for m in ctx.message_ids} - {""}
+    linked = {bracketed(m) for m in (msg.in_reply_to, *msg.references)} - {""}
     if wanted & linked:
         return _yes(f"a reply to {_THREAD}", "thread")
     return None
@@ -487,13 +494,6 @@ def _untagged(subject: str) -> str:
 
 def _plain(text: str) -> str:
     return unicodedata.normalize("NFKC", text)
-
-
-def _bracketed(message_id: str) -> str:
-    value = message_id.strip()
-    if not value:
-        return ""
-    return value if value.startswith("<") else f"<{value}>"
 
 
 # -- the engine's entry point today ----------------------------------------------

@@ -24,7 +24,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from .domains import domain_of, registrable_domain
+from .domains import bracketed, domain_of, registrable_domain
 from .errors import StateError
 
 SCHEMA_VERSION = 4
@@ -203,13 +203,6 @@ class DraftRow:
     sent_thread_id: str | None
     sent_provider_id: str | None
     owner: str = ""  # host:pid of the process that claimed it ("" before schema 2)
-
-
-def bracketed(message_id: str) -> str:
-    value = message_id.strip()
-    if not value:
-        return ""
-    return value if value.startswith("<") else f"<{value}>"
 
 
 def interview_keys(snapshot: dict[str, Any], company_domain: str, threads: list[str],
