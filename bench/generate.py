@@ -27,7 +27,7 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from daemon.demo import scratch_account
+from interview_followup.daemon.demo import scratch_account
 
 ME = ("Alex Rivera", "alex.rivera@example.org")
 COLLEAGUES = [f"{first}.{last}@example.org" for first, last in [

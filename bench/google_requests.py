@@ -89,7 +89,8 @@ def setup_keyring(folder: Path) -> None:
 
 
 def store_credentials(fake: Any) -> None:
-    from providers import google_auth, secrets
+    from interview_followup.providers._shared import secrets
+    from interview_followup.providers.google import auth as google_auth
 
     tokens = fake.issue_tokens(google_auth.SCOPES)
     expiry = datetime.now(UTC) + timedelta(hours=1)
@@ -131,8 +132,8 @@ def fill(fake: Any, events: int, messages: int, now: datetime) -> None:
 
 def engine_cycles(fake: Any, folder: Path) -> dict[str, Any]:
     """Part 1: the real engine over a realistic account."""
-    from daemon.config import parse_config
-    from daemon.engine import Engine
+    from interview_followup.daemon.config import parse_config
+    from interview_followup.daemon.engine import Engine
 
     now = datetime.now(UTC)
     fill(fake, events=300, messages=200, now=now)
@@ -175,10 +176,10 @@ def answers(fake: Any) -> dict[str, Any]:
     """Part 3: the provider as the engine uses it for answers (issue 8), with an interest:
     idle cycles, an answer archived before the next cycle, one filed under a user label, a
     message that is no candidate, the final search, and an event looked up by id."""
-    from providers.base import Interest
-    from providers.gmail import Gmail
-    from providers.google import GoogleCalendar
-    from providers.google_api import GoogleApi
+    from interview_followup.providers.base import Interest
+    from interview_followup.providers.google.api import GoogleApi
+    from interview_followup.providers.google.calendar import GoogleCalendar
+    from interview_followup.providers.google.mailbox import Gmail
 
     now = datetime.now(UTC)
     fill(fake, events=50, messages=200, now=now)
@@ -229,10 +230,10 @@ def answers(fake: Any) -> dict[str, Any]:
 
 def relist(fake: Any, events: int, messages: int) -> dict[str, Any]:
     """Part 2: reading a large account from scratch through the provider."""
-    from providers.base import Interest
-    from providers.gmail import Gmail
-    from providers.google import GoogleCalendar
-    from providers.google_api import GoogleApi
+    from interview_followup.providers.base import Interest
+    from interview_followup.providers.google.api import GoogleApi
+    from interview_followup.providers.google.calendar import GoogleCalendar
+    from interview_followup.providers.google.mailbox import Gmail
 
     now = datetime.now(UTC)
     t0 = time.perf_counter()

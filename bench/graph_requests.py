@@ -37,13 +37,15 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 
-from daemon.config import AccountConfig, Config, parse_config  # noqa: E402
-from daemon.engine import HORIZON, Engine, lookback  # noqa: E402
-from daemon.state import Store  # noqa: E402
-from providers.base import Interest  # noqa: E402
-from providers.microsoft import EVENTS_PAGE, open_account  # noqa: E402
-from providers.outlook import MESSAGES_PAGE  # noqa: E402
-from providers.retry import Retry  # noqa: E402
+from interview_followup.daemon.config import AccountConfig, Config, parse_config  # noqa: E402
+from interview_followup.daemon.engine import HORIZON, Engine, lookback  # noqa: E402
+from interview_followup.daemon.state import Store  # noqa: E402
+from interview_followup.providers._shared.retry import Retry  # noqa: E402
+from interview_followup.providers.base import Interest  # noqa: E402
+from interview_followup.providers.microsoft.account import open_account  # noqa: E402
+from interview_followup.providers.microsoft.calendar import EVENTS_PAGE  # noqa: E402
+from interview_followup.providers.microsoft.mailbox import MESSAGES_PAGE  # noqa: E402
+
 from tests.fakes.graph_server import FakeGraph  # noqa: E402
 
 SCOPES = ["Calendars.Read", "Mail.ReadWrite", "User.Read"]

@@ -33,7 +33,7 @@ SIZES = (0, 1000, 5000)
 
 def seed_history(store: Any, account: str, n: int, now: datetime, seed: int = 7) -> None:
     """``n`` interviews that ended 30 days to two years before ``now``, their drafts too."""
-    from daemon.state import Interview
+    from interview_followup.daemon.state import Interview
 
     rng = random.Random(seed)
     companies = [(f"Company{i}", f"company{i}.com") for i in range(max(1, n // 3))]
@@ -92,9 +92,9 @@ def seed_history(store: Any, account: str, n: int, now: datetime, seed: int = 7)
 
 
 def child(data: Path, size: int, idle: int) -> dict[str, Any]:
-    from daemon.config import load_config
-    from daemon.engine import Engine
-    from daemon.logs import setup_logging
+    from interview_followup.daemon.config import load_config
+    from interview_followup.daemon.engine import Engine
+    from interview_followup.daemon.logs import setup_logging
 
     meta = json.loads((data / "meta.json").read_text(encoding="utf-8"))
     now = datetime.fromisoformat(meta["now"])

@@ -73,7 +73,7 @@ def _settle() -> None:
     It trusts a file or folder only once its mtime is this old (a coarse
     clock could hide a second write); sooner, the next cycle reads it again.
     """
-    from providers.maildir import SETTLE_NS
+    from interview_followup.providers.local.maildir import SETTLE_NS
 
     time.sleep(SETTLE_NS / 1e9 + 0.1)
 
@@ -93,9 +93,9 @@ def child(data: Path, idle: int, profile: Path | None) -> dict[str, Any]:
     import resource
 
     started = time.perf_counter()
-    from daemon.config import load_config
-    from daemon.engine import Engine
-    from daemon.logs import setup_logging
+    from interview_followup.daemon.config import load_config
+    from interview_followup.daemon.engine import Engine
+    from interview_followup.daemon.logs import setup_logging
 
     imported = time.perf_counter()
     meta = json.loads((data / "meta.json").read_text(encoding="utf-8"))
@@ -198,7 +198,7 @@ def _followup() -> list[str]:
     script = Path(sys.executable).with_name("followup")
     if script.is_file():
         return [str(script)]
-    return [sys.executable, "-c", "from daemon.cli import main; main()"]
+    return [sys.executable, "-c", "from interview_followup.daemon.cli import main; main()"]
 
 
 def _wall(command: list[str], runs: int, env: dict[str, str] | None = None) -> list[float]:

@@ -11,8 +11,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from providers.base import CalendarChanges, Event
-
+from ..providers.base import CalendarChanges, Event
 from .config import Config
 from .detect import classify
 from .infer import infer

@@ -417,9 +417,9 @@ def _auth_parts(ctx: click.Context, config: Config, entry: AccountConfig, *,
                 open_browser: bool, browser: bool) -> bool:
     """Each part that needs a secret, as its backend says (providers.REGISTRY): a sign-in
     for Google and Microsoft, else ask, check, store. False when none needs one."""
-    import providers
-    from providers import checks
-    from providers.errors import ProviderError
+    from .. import providers
+    from ..providers import checks
+    from ..providers.errors import ProviderError
 
     owner = providers.Owner(config.me.email, config.me.addresses, config.me.timezone)
     did, signed_in = False, set()
@@ -456,8 +456,8 @@ def _auth_parts(ctx: click.Context, config: Config, entry: AccountConfig, *,
 def _auth_google(ctx: click.Context, config: Config, entry: AccountConfig, *,
                  open_browser: bool) -> None:
     """The installed-app flow with a loopback redirect; the address is printed without a browser."""
-    from providers.errors import ProviderError
-    from providers.google_auth import SCOPES, ClientSecretsError, authorize
+    from ..providers.errors import ProviderError
+    from ..providers.google.auth import SCOPES, ClientSecretsError, authorize
 
     try:
         creds = authorize(entry.name, Path(entry.options["client_secrets"]),
@@ -483,8 +483,8 @@ def _resumed(config: Config, account: str) -> str:
 def _auth_microsoft(ctx: click.Context, config: Config, entry: AccountConfig, *,
                     browser: bool) -> None:
     """Device code by default (works over SSH), the browser with ``--browser``."""
-    from providers.errors import ProviderError
-    from providers.microsoft_auth import SCOPES, authorize
+    from ..providers.errors import ProviderError
+    from ..providers.microsoft.auth import SCOPES, authorize
 
     options = entry.options
     try:

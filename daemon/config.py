@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .errors import ConfigError
 
 if TYPE_CHECKING:
-    from providers.base import Account
+    from ..providers.base import Account
 
 APP = "interview-followup"
 
@@ -117,7 +117,7 @@ class AccountConfig:
         """(calendar, mailbox), the shorthand split into its two parts."""
         if self.calendar is not None and self.mailbox is not None:
             return self.calendar, self.mailbox
-        from providers import shorthand_parts
+        from ..providers import shorthand_parts
 
         calendar, mailbox = shorthand_parts(self.provider, self.options)
         return (PartConfig(calendar.type, dict(calendar.options)),
@@ -148,7 +148,7 @@ def open_account(entry: AccountConfig, config: Config) -> Account:
     :raises ConfigError: the backend refused an option it could only check now (a
         Microsoft cloud or authority). :raises ProviderUnavailable: a missing extra.
     """
-    import providers
+    from .. import providers
 
     calendar, mailbox = entry.parts()
     me = config.me
@@ -233,7 +233,7 @@ def missing_extra(provider: str, modules: tuple[str, ...] | None = None) -> str 
     NAME``'s calendar backend. Looked up with find_spec, which imports nothing.
     """
     if modules is None:
-        import providers
+        from .. import providers
 
         short = providers.SHORTHANDS.get(provider)
         modules = (providers.backend(providers.CALENDAR, short.calendar).modules
@@ -510,7 +510,7 @@ class _Checker:
         )
 
     def accounts(self, raw: dict[str, Any]) -> tuple[AccountConfig, ...]:
-        import providers
+        from .. import providers
 
         value = raw.get("accounts", [])
         if not isinstance(value, list) or not all(isinstance(a, dict) for a in value):
@@ -555,7 +555,7 @@ class _Checker:
     def _shorthand(self, where: str, provider: str, entry: dict[str, Any]) -> dict[str, Any]:
         """``provider = NAME`` with account-level keys, checked against the tables of the
         two backends it stands for; problems named by the account-level key."""
-        import providers
+        from .. import providers
 
         schema = providers.shorthand_keys(provider)
         allowed = {"name", "provider", *schema}
@@ -608,7 +608,7 @@ class _Checker:
                entry: dict[str, Any]) -> tuple[PartConfig, PartConfig] | None:
         """[accounts.calendar] and [accounts.mailbox], each checked against its backend's
         own option table (providers.REGISTRY), every problem with its key path."""
-        import providers
+        from .. import providers
 
         allowed = {"name", "calendar", "mailbox"}
         for key in sorted(set(entry) - allowed):
@@ -632,7 +632,7 @@ class _Checker:
         return calendar, mailbox
 
     def _part(self, where: str, part: str, value: Any) -> PartConfig | None:
-        import providers
+        from .. import providers
 
         kinds = providers.types(part)
         if value is None:

@@ -6,8 +6,7 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-from providers.base import Attendee, Event, Response
-
+from ..providers.base import Attendee, Event, Response
 from .config import Config, Detect
 from .domains import domain_of, is_automated, own_company_domains, registrable_domain
 

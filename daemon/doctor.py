@@ -39,7 +39,7 @@ def run_checks(config: Config, echo: Echo) -> bool:
     report("templates", "; ".join(problems) if problems else None,
            str(config.drafts.templates or "built-in"))
 
-    import providers
+    from .. import providers
 
     needs_keyring = any(providers.backend(part, kind).secret
                         for a in config.accounts for part, kind, _ in a.parts_named())
@@ -87,9 +87,9 @@ def _part_checks(config: Config, entry: AccountConfig, report: Report) -> bool:
     and scopes (Google, Microsoft, once for both parts), a login with the stored password
     and the folders or calendars found (IMAP, CalDAV), a feed read once, a folder listed.
     False when one failed."""
-    import providers
-    from providers import checks
-    from providers.errors import ProviderError
+    from .. import providers
+    from ..providers import checks
+    from ..providers.errors import ProviderError
 
     owner = providers.Owner(config.me.email, config.me.addresses, config.me.timezone)
     signed_in: set[str] = set()
@@ -116,8 +116,9 @@ def _part_checks(config: Config, entry: AccountConfig, report: Report) -> bool:
 
 def _google_checks(entry: AccountConfig, report: Report) -> bool:
     """Token stored, refreshable, scopes granted: one line each; False when one failed."""
-    from providers import google_auth, secrets
-    from providers.errors import ProviderError
+    from ..providers._shared import secrets
+    from ..providers.errors import ProviderError
+    from ..providers.google import auth as google_auth
 
     name, how = f"account {entry.name} token", f"run: followup auth {entry.name}"
     try:
@@ -145,8 +146,8 @@ def _google_checks(entry: AccountConfig, report: Report) -> bool:
 
 def _microsoft_checks(entry: AccountConfig, report: Report) -> bool:
     """Token cache stored, refreshable, scopes granted: one line each; False when one failed."""
-    from providers import microsoft_auth
-    from providers.errors import ProviderError
+    from ..providers.errors import ProviderError
+    from ..providers.microsoft import auth as microsoft_auth
 
     name, how = f"account {entry.name} token", f"run: followup auth {entry.name}"
     options = entry.options

@@ -12,22 +12,13 @@ import logging
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from providers.base import Account, Address, MessageBatch, ReplyTo
-from providers.errors import AuthExpired, ProviderError
-
+from ..providers.base import Account, Address, MessageBatch, ReplyTo
+from ..providers.errors import AuthExpired, ProviderError
 from . import lifecycle
 from .calendar_sync import CalendarSync
 from .clock import Clock, system_clock
 from .config import Config
-from .infer import (
-    Confidence,
-    Fact,
-    NoteFacts,
-    for_person,
-    person_keys,
-    read_notes,
-    title_in_name,
-)
+from .infer import Confidence, Fact, NoteFacts, for_person, person_keys, read_notes, title_in_name
 from .lifecycle import EVERYONE, NOBODY, STATUS_CHECK, THANK_YOU
 from .lock import claim_is_live, owner_id
 from .mail_sync import MailSync

@@ -24,8 +24,7 @@ from datetime import UTC, datetime
 from enum import IntEnum, StrEnum
 from typing import Any
 
-from providers.base import Event
-
+from ..providers.base import Event
 from .config import Config
 from .domains import (
     domain_of,

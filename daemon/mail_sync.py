@@ -11,18 +11,11 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from providers.base import Folder, Interest, MailMessage, MessageBatch
-
+from ..providers.base import Folder, Interest, MailMessage, MessageBatch
 from . import replies
 from .clock import Clock
 from .config import Config
-from .domains import (
-    bracketed,
-    domain_of,
-    is_freemail,
-    own_company_domains,
-    registrable_domain,
-)
+from .domains import bracketed, domain_of, is_freemail, own_company_domains, registrable_domain
 from .infer import Confidence, Fact, facts_from_subject
 from .lifecycle import EVERYONE, NOBODY, STATUS_CHECK
 from .replies import Context, Kind, Person, classify

@@ -25,8 +25,8 @@ from email.message import EmailMessage
 from email.policy import Policy
 from email.utils import format_datetime, make_msgid
 
-from providers.base import Address, ReplyTo
-from providers.headers import MARKER_HEADER
+from ..providers._shared.headers import MARKER_HEADER
+from ..providers.base import Address, ReplyTo
 
 log = logging.getLogger(__name__)
 

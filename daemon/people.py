@@ -7,8 +7,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from providers.base import Attendee, Event, Response
-
+from ..providers.base import Attendee, Event, Response
 from .config import Config
 from .domains import domain_of, is_automated, local_part, own_company_domains, registrable_domain
 

@@ -31,8 +31,7 @@ from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 
-from providers.base import Address, Folder, MailMessage
-
+from ..providers.base import Address, Folder, MailMessage
 from . import senders as S
 from .config import Config
 from .domains import (

@@ -17,6 +17,7 @@ comes from a preset, its ``username`` from the owner's address).
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import tzinfo
@@ -52,7 +53,9 @@ class Part:
 class Backend:
     part: str  # CALENDAR or MAILBOX
     type: str
-    table: str  # "module:ATTRIBUTE" of the option table (a light module)
+    # Where each piece lives, as "module:name" with the module relative to this package
+    # (".local", ".google.account"; "" for this module itself).
+    table: str  # the option table (in a light module)
     opener: str  # "module:function": (account, options, owner) -> (source, close)
     settings: str = ""  # "module:function": options -> checked options; ValueError lines
     secret: str = ""  # what `followup auth` asks for; "" for nothing, "oauth" for a sign-in
@@ -64,38 +67,38 @@ class Backend:
 
 _GOOGLE_MODULES = ("googleapiclient", "google_auth_oauthlib", "google_auth_httplib2")
 _BACKENDS = (
-    Backend(CALENDAR, "local", "providers.local:CALENDAR_OPTIONS", "providers.local:open_calendar",
-            "providers.local:calendar_settings", help="an iCalendar (.ics) file"),
-    Backend(CALENDAR, "vdir", "providers.vdir:OPTIONS", "providers:_open_vdir",
-            "providers:_vdir_settings", help="a folder of .ics files (khal, vdirsyncer)"),
-    Backend(CALENDAR, "feed", "providers.feed:OPTIONS", "providers:_open_feed",
-            "providers:_feed_settings", secret="address",
+    Backend(CALENDAR, "local", ".local:CALENDAR_OPTIONS", ".local:open_calendar",
+            ".local:calendar_settings", help="an iCalendar (.ics) file"),
+    Backend(CALENDAR, "vdir", ".vdir:OPTIONS", ":_open_vdir",
+            ":_vdir_settings", help="a folder of .ics files (khal, vdirsyncer)"),
+    Backend(CALENDAR, "feed", ".feed:OPTIONS", ":_open_feed",
+            ":_feed_settings", secret="address",
             help="an iCalendar feed at a secret https:// address"),
-    Backend(CALENDAR, "caldav", "providers.caldav:OPTIONS", "providers:_open_caldav",
-            "providers:_caldav_settings", secret="password", extra="caldav",
+    Backend(CALENDAR, "caldav", ".caldav:OPTIONS", ":_open_caldav",
+            ":_caldav_settings", secret="password", extra="caldav",
             modules=("caldav",), help="a CalDAV server (iCloud, Fastmail, Nextcloud, ...)"),
-    Backend(CALENDAR, "google", "providers.cloud_options:GOOGLE_CALENDAR",
-            "providers.google:open_calendar", "providers.cloud_options:google_settings",
+    Backend(CALENDAR, "google", ".google:GOOGLE_CALENDAR",
+            ".google.account:open_calendar", ".google:google_settings",
             secret="oauth", extra="google", modules=_GOOGLE_MODULES,
-            shared="providers.google:open_pair", help="Google Calendar"),
-    Backend(CALENDAR, "microsoft", "providers.cloud_options:MICROSOFT",
-            "providers.microsoft:open_calendar", "providers.cloud_options:microsoft_settings",
+            shared=".google.account:open_pair", help="Google Calendar"),
+    Backend(CALENDAR, "microsoft", ".microsoft:MICROSOFT",
+            ".microsoft.account:open_calendar", ".microsoft:microsoft_settings",
             secret="oauth", extra="microsoft", modules=("msal", "requests"),
-            shared="providers.microsoft:open_pair",
+            shared=".microsoft.account:open_pair",
             help="Outlook.com / Microsoft 365 calendar (Graph)"),
-    Backend(MAILBOX, "maildir", "providers.local:MAILDIR_OPTIONS", "providers.local:open_maildir",
-            "providers.local:maildir_settings",
+    Backend(MAILBOX, "maildir", ".local:MAILDIR_OPTIONS", ".local:open_maildir",
+            ".local:maildir_settings",
             help="a Maildir (Maildir++, or folders side by side as mbsync keeps them)"),
-    Backend(MAILBOX, "imap", "providers.imap:OPTIONS", "providers:_open_imap",
-            "providers:_imap_settings", secret="password",
+    Backend(MAILBOX, "imap", ".imap:OPTIONS", ":_open_imap",
+            ":_imap_settings", secret="password",
             help="any IMAP server (iCloud, Fastmail, Gmail app password, ...)"),
-    Backend(MAILBOX, "google", "providers.cloud_options:GMAIL", "providers.google:open_mailbox",
-            "providers.cloud_options:google_settings", secret="oauth", extra="google",
-            modules=_GOOGLE_MODULES, shared="providers.google:open_pair", help="Gmail"),
-    Backend(MAILBOX, "microsoft", "providers.cloud_options:MICROSOFT",
-            "providers.microsoft:open_mailbox", "providers.cloud_options:microsoft_settings",
+    Backend(MAILBOX, "google", ".google:GMAIL", ".google.account:open_mailbox",
+            ".google:google_settings", secret="oauth", extra="google",
+            modules=_GOOGLE_MODULES, shared=".google.account:open_pair", help="Gmail"),
+    Backend(MAILBOX, "microsoft", ".microsoft:MICROSOFT",
+            ".microsoft.account:open_mailbox", ".microsoft:microsoft_settings",
             secret="oauth", extra="microsoft", modules=("msal", "requests"),
-            shared="providers.microsoft:open_pair", help="Outlook mail (Graph)"),
+            shared=".microsoft.account:open_pair", help="Outlook mail (Graph)"),
 )
 REGISTRY: dict[tuple[str, str], Backend] = {(b.part, b.type): b for b in _BACKENDS}
 
@@ -153,7 +156,8 @@ def backend(part: str, kind: str) -> Backend:
 
 def _attribute(spec: str) -> Any:
     module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)
+    return getattr(importlib.import_module(module, __name__) if module else
+                   sys.modules[__name__], name)
 
 
 def options_table(b: Backend) -> tuple[Option, ...]:

@@ -114,14 +114,14 @@ class MailMessage:
     marker: str = ""  # value of X-Interview-Followup, "" when absent
     # Lower-cased header names -> values for the auto-reply rules:
     # auto-submitted, x-autoreply, x-autorespond, precedence, x-auto-response-suppress ...
-    # (providers.headers.RULE_HEADERS lists them).
+    # (providers._shared.headers.RULE_HEADERS lists them).
     headers: Mapping[str, str] = field(default_factory=dict)
     reply_to: tuple[Address, ...] = ()
     folder_name: str = ""  # the folder or label as the user sees it ("Archive", "Jobs/Acme")
     # The top-level Content-Type, lower-case, with its parameters:
     # "multipart/report; report-type=disposition-notification", "text/calendar; method=request".
     content_type: str = ""
-    # The first providers.excerpt.MAX_EXCERPT characters of the body as plain text (HTML
+    # The first providers._shared.excerpt.MAX_EXCERPT characters of the body as plain text (HTML
     # reduced to text), for the company name and an out-of-office return day. Used to
     # decide, then dropped: never stored, never logged (hence repr=False).
     excerpt: str = field(default="", repr=False)

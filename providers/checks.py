@@ -10,8 +10,8 @@ keyring (IMAP and CalDAV passwords, a feed's address):
   :class:`~providers.errors.AuthExpired` naming `followup auth`); returns lines.
 
 Neither ever returns or logs a secret: a feed's address appears only redacted.
-Google and Microsoft sign in through their own flows (providers.google_auth,
-providers.microsoft_auth), which daemon/cli.py drives.
+Google and Microsoft sign in through their own flows (providers.google.auth,
+providers.microsoft.auth), which daemon/cli.py drives.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def check(account: str, part: str, kind: str, options: Mapping[str, Any],
     """Lines for `followup doctor` (login, folders, calendars), with the stored secret.
 
     :raises ProviderError: nothing stored (AuthExpired), refused, unreachable."""
-    from . import secrets
+    from ._shared import secrets
     from .errors import AuthExpired
 
     def stored(key: str, what: str) -> str:
@@ -55,7 +55,7 @@ def check(account: str, part: str, kind: str, options: Mapping[str, Any],
         return value
 
     if (part, kind) == (MAILBOX, "maildir"):
-        from .maildir import open_mailbox as open_maildir
+        from .local.maildir import open_mailbox as open_maildir
 
         return _describe(open_maildir(account, options).describe())
     if (part, kind) == (MAILBOX, "imap"):
@@ -91,7 +91,7 @@ def needs_secret(part: str, kind: str) -> bool:
 
 
 def _imap(account: str, options: Mapping[str, Any], owner: Owner, read: Read) -> list[str]:
-    from . import secrets
+    from ._shared import secrets
     from .imap import open_mailbox, settings
     from .imap.auth import secret_key
 
@@ -112,7 +112,7 @@ def _imap(account: str, options: Mapping[str, Any], owner: Owner, read: Read) ->
 
 
 def _caldav(account: str, options: Mapping[str, Any], read: Read) -> list[str]:
-    from . import secrets
+    from ._shared import secrets
     from .caldav import keyring_key
     from .caldav.auth import check as caldav_check
     from .caldav.auth import password_prompt
@@ -127,7 +127,7 @@ def _caldav(account: str, options: Mapping[str, Any], read: Read) -> list[str]:
 
 
 def _feed(account: str, read: Read) -> list[str]:
-    from . import secrets
+    from ._shared import secrets
     from .feed import SECRET, keyring_key
     from .feed.auth import check as feed_check
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from daemon.config import Config, parse_config
+from interview_followup.daemon.config import Config, parse_config
 
 
 def make_config(folder: Path, email: str = "alex.rivera@gmail.com", *,

@@ -27,8 +27,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from providers.base import (
+from interview_followup.providers.base import (
     Attendee,
     CalendarChanges,
     CalendarSource,

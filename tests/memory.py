@@ -20,14 +20,14 @@ from email.message import EmailMessage
 from email.utils import getaddresses, parseaddr
 from pathlib import Path
 
-from daemon.calendar_sync import interview_id
-from daemon.clock import ManualClock
-from daemon.config import Config, parse_config
-from daemon.domains import registrable_domain
-from daemon.engine import CycleReport, Engine
-from daemon.mime import MARKER_HEADER
-from daemon.state import Store
-from providers.base import (
+from interview_followup.daemon.calendar_sync import interview_id
+from interview_followup.daemon.clock import ManualClock
+from interview_followup.daemon.config import Config, parse_config
+from interview_followup.daemon.domains import registrable_domain
+from interview_followup.daemon.engine import CycleReport, Engine
+from interview_followup.daemon.mime import MARKER_HEADER
+from interview_followup.daemon.state import Store
+from interview_followup.providers.base import (
     Account,
     Address,
     Attendee,

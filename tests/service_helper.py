@@ -21,8 +21,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from daemon.config import Config, load_config
-from daemon.service import run_daemon
+from interview_followup.daemon.config import Config, load_config
+from interview_followup.daemon.service import run_daemon
 
 _cycles = 0  # across engines: a reload opens a new one
 

@@ -1,7 +1,7 @@
 """Rule 6 over a corpus of realistic inbound mail (tests/data/answers, issue 8).
 
-Each .eml is parsed the way the Maildir provider parses it (providers/headers.py
-``to_mail_message``, providers/excerpt.py ``excerpt_of``) and classified for its
+Each .eml is parsed the way the Maildir provider parses it (providers/_shared/headers.py
+``to_mail_message``, providers/_shared/excerpt.py ``excerpt_of``) and classified for its
 interview context from index.toml. Prints precision and recall per category and
 overall, and fails below the floors the issue sets (98% both ways).
 """
@@ -20,12 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from daemon.domains import own_company_domains
-from daemon.replies import Context, Kind, Person, Verdict, classify
-from providers.base import Address, Folder, MailMessage
-from providers.excerpt import excerpt_of
-from providers.headers import to_mail_message
+from interview_followup.daemon.domains import own_company_domains
+from interview_followup.daemon.replies import Context, Kind, Person, Verdict, classify
+from interview_followup.providers._shared.excerpt import excerpt_of
+from interview_followup.providers._shared.headers import to_mail_message
+from interview_followup.providers.base import Address, Folder, MailMessage
 
 CORPUS = Path(__file__).parent / "data" / "answers"
 FLOOR = 0.98

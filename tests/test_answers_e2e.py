@@ -99,7 +99,7 @@ def _command() -> list[str]:
     script = Path(sys.executable).with_name("followup")
     if script.is_file():
         return [str(script)]
-    return [sys.executable, "-c", "from daemon.cli import main; main()"]
+    return [sys.executable, "-c", "from interview_followup.daemon.cli import main; main()"]
 
 
 def test_a_sample_of_the_corpus_through_run_once(tmp_path: Path) -> None:

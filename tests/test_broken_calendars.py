@@ -14,10 +14,9 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 
 import pytest
-
-from daemon.clock import ManualClock
-from daemon.config import load_config
-from daemon.engine import Engine
+from interview_followup.daemon.clock import ManualClock
+from interview_followup.daemon.config import load_config
+from interview_followup.daemon.engine import Engine
 
 CALENDARS = Path(__file__).parent / "data" / "calendars"
 

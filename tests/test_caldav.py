@@ -26,13 +26,13 @@ import pytest
 import radicale  # the test extra; never skipped: CalDAV is tested against a real server
 import radicale.config
 import requests
+from interview_followup.providers._shared.http import Http
+from interview_followup.providers._shared.retry import Retry
+from interview_followup.providers.base import CalendarSource
+from interview_followup.providers.caldav import PRESETS, open_calendar, server_url
+from interview_followup.providers.caldav.calendar import CalDAVCalendar
+from interview_followup.providers.errors import AuthExpired, ProviderUnavailable
 
-from providers.base import CalendarSource
-from providers.caldav import PRESETS, open_calendar, server_url
-from providers.caldav.calendar import CalDAVCalendar
-from providers.errors import AuthExpired, ProviderUnavailable
-from providers.feed.http import Http
-from providers.retry import Retry
 from tests.contract import NY, WINDOW, CalendarContract, EventSpec, interview
 from tests.test_local_provider import render
 
@@ -336,8 +336,9 @@ def test_presets_fill_in_the_url() -> None:
 def test_open_calendar_reads_the_password_from_the_keyring(
         server: Radicale, writer: Writer, monkeypatch: pytest.MonkeyPatch,
         tmp_path: Path) -> None:
-    from providers.caldav import keyring_key
-    from providers.secrets import set_secret
+    from interview_followup.providers._shared.secrets import set_secret
+    from interview_followup.providers.caldav import keyring_key
+
     from tests.keyring_backend import use_file_keyring
 
     use_file_keyring(monkeypatch, tmp_path / "keyring.json")
@@ -348,7 +349,7 @@ def test_open_calendar_reads_the_password_from_the_keyring(
 
 
 def test_auth_check_lists_the_calendars_or_refuses(server: Radicale, writer: Writer) -> None:
-    from providers.caldav.auth import check, password_prompt
+    from interview_followup.providers.caldav.auth import check, password_prompt
 
     writer.make("Personal")
     options = {"url": server.url, "username": USER}
@@ -401,7 +402,7 @@ def test_the_password_never_reaches_a_log_line(server: Radicale, writer: Writer,
 
 
 def test_settings_lists_every_problem_by_option() -> None:
-    from providers.caldav import OPTIONS, settings
+    from interview_followup.providers.caldav import OPTIONS, settings
 
     assert [o[0] for o in OPTIONS] == ["preset", "url", "username", "calendars"]
     assert settings({"preset": "fastmail", "username": "a@fastmail.com"}) == {

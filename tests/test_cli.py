@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from daemon.cli import cli
-from daemon.clock import ManualClock
-from daemon.config import load_config
-from daemon.demo import run_demo, setup
-from daemon.engine import CreatedDraft, Engine
+from interview_followup.daemon.cli import cli
+from interview_followup.daemon.clock import ManualClock
+from interview_followup.daemon.config import load_config
+from interview_followup.daemon.demo import run_demo, setup
+from interview_followup.daemon.engine import CreatedDraft, Engine
 
 NOW = datetime(2026, 11, 25, 16, 0, tzinfo=UTC)  # a Wednesday, 11:00 in New York
 

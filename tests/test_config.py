@@ -7,9 +7,8 @@ from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
-
-from daemon.config import load_config, parse_config, parse_duration
-from daemon.errors import ConfigError
+from interview_followup.daemon.config import load_config, parse_config, parse_duration
+from interview_followup.daemon.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -167,8 +166,8 @@ cloud = "moon"
 
 
 def test_the_config_knows_the_clouds_the_provider_knows() -> None:
-    from providers.cloud_options import CLOUDS
-    from providers.microsoft_auth import CLOUDS as PROVIDER_CLOUDS
+    from interview_followup.providers.microsoft import CLOUDS
+    from interview_followup.providers.microsoft.auth import CLOUDS as PROVIDER_CLOUDS
 
     assert set(CLOUDS) == set(PROVIDER_CLOUDS)
 
@@ -227,9 +226,9 @@ def test_a_provider_whose_extra_is_missing_names_the_extra(
 def test_the_registry_names_the_extra_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from dataclasses import replace
 
-    import providers
-    from daemon.config import open_account
-    from providers.errors import ProviderUnavailable
+    from interview_followup import providers
+    from interview_followup.daemon.config import open_account
+    from interview_followup.providers.errors import ProviderUnavailable
 
     config = load_config(write_config(tmp_path, GOOD))
     backend = tmp_path / "backend_without_sdk.py"
@@ -247,7 +246,7 @@ def test_the_registry_names_the_extra_too(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_the_package_ships_the_example_and_durations_read_as_words() -> None:
-    from daemon.config import example_config, human_duration, plural
+    from interview_followup.daemon.config import example_config, human_duration, plural
 
     assert example_config() == (ROOT / "config.example.toml").read_text()
     assert human_duration(timedelta(minutes=5)) == "5 minutes"

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from interview_followup import providers
+from interview_followup.daemon.cli import cli
+from interview_followup.daemon.config import AccountConfig, PartConfig, load_config, open_account
+from interview_followup.daemon.errors import ConfigError
 
-import providers
-from daemon.cli import cli
-from daemon.config import AccountConfig, PartConfig, load_config, open_account
-from daemon.errors import ConfigError
 from tests.test_config import GOOD, write_config
 
 ME = '[me]\nname = "Alex Rivera"\nemail = "alex@fastmail.example"\n'
@@ -189,7 +189,7 @@ def test_every_backend_has_a_light_table_with_help() -> None:
         for name, kind_of, _default, text in providers.options_table(backend):
             assert name.isidentifier() and isinstance(kind_of, type) and text, (part, kind)
     # Reading every table loads no SDK (the config check stays cheap).
-    code = ("import sys, providers\n"
+    code = ("import sys\nfrom interview_followup import providers\n"
             "[providers.options_table(b) for b in providers.REGISTRY.values()]\n"
             "heavy = {'caldav', 'imapclient', 'googleapiclient', 'msal', 'requests'}\n"
             "print(sorted(heavy & set(sys.modules)))")
@@ -252,7 +252,7 @@ def test_opening_without_the_extra_names_it(tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
     from dataclasses import replace
 
-    from providers.errors import ProviderUnavailable
+    from interview_followup.providers.errors import ProviderUnavailable
 
     config = load_config(write_config(tmp_path, FASTMAIL))
     (tmp_path / "caldav_without_sdk.py").write_text(

@@ -15,17 +15,17 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+from interview_followup.daemon.calendar_sync import CalendarSync
+from interview_followup.daemon.config import Config
+from interview_followup.daemon.detect import classify
+from interview_followup.daemon.engine import Engine
+from interview_followup.daemon.infer import Facts, infer
+from interview_followup.daemon.lifecycle import THANK_YOU
+from interview_followup.daemon.people import Recipient, main_contact, who_gets_a_note
+from interview_followup.daemon.state import Store
+from interview_followup.providers._shared.ical import read_events
+from interview_followup.providers.base import Event
 
-from daemon.calendar_sync import CalendarSync
-from daemon.config import Config
-from daemon.detect import classify
-from daemon.engine import Engine
-from daemon.infer import Facts, infer
-from daemon.lifecycle import THANK_YOU
-from daemon.people import Recipient, main_contact, who_gets_a_note
-from daemon.state import Store
-from providers.base import Event
-from providers.ical import read_events
 from tests.configs import make_config
 
 INVITES = Path(__file__).parent / "data" / "invites"

@@ -79,9 +79,9 @@ from datetime import UTC, datetime, timedelta
 from email.parser import BytesHeaderParser
 from pathlib import Path
 
-from daemon.config import load_config
-from daemon.demo import scratch_account
-from daemon.state import Store
+from interview_followup.daemon.config import load_config
+from interview_followup.daemon.demo import scratch_account
+from interview_followup.daemon.state import Store
 
 MARKER = "X-Interview-Followup"
 KILLS = int(os.environ.get("CRASH_KILLS", "50"))
@@ -141,7 +141,7 @@ def _command() -> list[str]:
     script = Path(sys.executable).with_name("followup")
     if script.is_file():
         return [str(script)]
-    return [sys.executable, "-c", "from daemon.cli import main; main()"]
+    return [sys.executable, "-c", "from interview_followup.daemon.cli import main; main()"]
 
 
 def _env(config: Path | None = None) -> dict[str, str]:

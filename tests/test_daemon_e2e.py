@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from daemon.demo import scratch_account
+from interview_followup.daemon.demo import scratch_account
 
 DUE_IN = 12.0  # seconds from start until the thank-you is due
 
@@ -53,7 +53,7 @@ def test_a_draft_appears_when_due_and_sigterm_stops_cleanly(tmp_path: Path) -> N
     env = dict(os.environ, NOTIFY_SOCKET=str(tmp_path / "notify.sock"))
     script = Path(sys.executable).with_name("followup")
     command = [str(script)] if script.exists() else [
-        sys.executable, "-c", "from daemon.cli import main; main()"]
+        sys.executable, "-c", "from interview_followup.daemon.cli import main; main()"]
     proc = subprocess.Popen([*command, "--config", str(config), "run"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:

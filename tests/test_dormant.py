@@ -11,15 +11,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import interview_followup.providers.local.maildir as maildir
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from interview_followup.daemon.engine import Engine
+from interview_followup.daemon.lifecycle import STATUS_CHECK, THANK_YOU
+from interview_followup.daemon.state import Interview, Store
+from interview_followup.providers.local.maildir import MaildirMailbox
 
-import providers.maildir as maildir
-from daemon.engine import Engine
-from daemon.lifecycle import STATUS_CHECK, THANK_YOU
-from daemon.state import Interview, Store
-from providers.maildir import MaildirMailbox
 from tests.contract import draft
 from tests.memory import World, inbound, interview_event, person
 from tests.test_local_provider import file_into
@@ -183,7 +183,7 @@ def test_find_marker_trusts_no_engine_clock_ahead_of_the_real_one(maildir_root: 
 def test_an_interview_at_rest_has_nothing_due_at_any_time(
         closed: str | None, answered: bool, missed: bool, own: list[int],
         drafts: list[tuple[str, str]], later: list[int]) -> None:
-    from daemon.lifecycle import next_step
+    from interview_followup.daemon.lifecycle import next_step
 
     start = datetime(2026, 4, 6, 14, 0, tzinfo=UTC)
     end = start + HOUR

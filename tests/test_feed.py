@@ -16,18 +16,18 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import interview_followup.providers.feed.calendar as feed_module
+import interview_followup.providers.vdir.calendar as vdir_module
 import pytest
+from interview_followup.providers._shared.http import Http, redacted
+from interview_followup.providers._shared.retry import Retry
+from interview_followup.providers.base import CalendarSource
+from interview_followup.providers.errors import AuthExpired, BadData, ProviderUnavailable
+from interview_followup.providers.feed import keyring_key, open_calendar
+from interview_followup.providers.feed.calendar import FeedCalendar, normalise_url
+from interview_followup.providers.vdir import open_calendar as open_vdir
+from interview_followup.providers.vdir.calendar import VdirCalendar
 
-import providers.feed.calendar as feed_module
-import providers.vdir.calendar as vdir_module
-from providers.base import CalendarSource
-from providers.errors import AuthExpired, BadData, ProviderUnavailable
-from providers.feed import keyring_key, open_calendar
-from providers.feed.calendar import FeedCalendar, normalise_url
-from providers.feed.http import Http, redacted
-from providers.retry import Retry
-from providers.vdir import open_calendar as open_vdir
-from providers.vdir.calendar import VdirCalendar
 from tests.contract import NY, WINDOW, CalendarContract, EventSpec, interview
 from tests.test_local_provider import render, settle
 
@@ -291,7 +291,8 @@ def test_the_address_never_reaches_a_log_line(server: FeedServer,
 
 def test_open_calendar_reads_the_address_from_the_keyring(
         server: FeedServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    from providers.secrets import set_secret
+    from interview_followup.providers._shared.secrets import set_secret
+
     from tests.keyring_backend import use_file_keyring
 
     use_file_keyring(monkeypatch, tmp_path / "keyring.json")
@@ -408,7 +409,7 @@ def test_vdir_lookup_finds_an_item_not_named_after_its_uid(tmp_path: Path) -> No
 
 def test_auth_check_reads_the_feed_once_and_never_shows_the_address(
         server: FeedServer) -> None:
-    from providers.feed.auth import check
+    from interview_followup.providers.feed.auth import check
 
     server.publish({})
     url, line = check("gcal", server.url)
@@ -422,15 +423,15 @@ def test_auth_check_reads_the_feed_once_and_never_shows_the_address(
 
 
 def test_vdir_check_counts_the_items(tmp_path: Path) -> None:
-    from providers.vdir import check
+    from interview_followup.providers.vdir import check
 
     write_item(tmp_path, interview())
     assert check("vdir", {"path": str(tmp_path)}) == f"{tmp_path}: 1 .ics files"
 
 
 def test_settings_of_a_feed_and_a_vdir(tmp_path: Path) -> None:
-    from providers.feed import OPTIONS, settings
-    from providers.vdir import settings as vdir_settings
+    from interview_followup.providers.feed import OPTIONS, settings
+    from interview_followup.providers.vdir import settings as vdir_settings
 
     assert OPTIONS == () and settings({}) == {}
     with pytest.raises(ValueError, match="not kept in the config"):

@@ -15,13 +15,13 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 import pytest
+from interview_followup.providers._shared import secrets
+from interview_followup.providers._shared.retry import Retry
+from interview_followup.providers.base import Folder, Interest, MailMessage
+from interview_followup.providers.google.api import GoogleApi
+from interview_followup.providers.google.calendar import GoogleCalendar
+from interview_followup.providers.google.mailbox import SEARCH_LIMIT, Gmail
 
-from providers import secrets
-from providers.base import Folder, Interest, MailMessage
-from providers.gmail import SEARCH_LIMIT, Gmail
-from providers.google import GoogleCalendar
-from providers.google_api import GoogleApi
-from providers.retry import Retry
 from tests.contract import NY, WINDOW
 from tests.fakes.google_server import FakeGoogle
 from tests.keyring_backend import use_file_keyring
@@ -291,7 +291,7 @@ def test_search_with_nobody_to_look_for_asks_nothing(fake: FakeGoogle, gmail: Gm
 
 def test_search_is_bounded(fake: FakeGoogle, gmail: Gmail,
                            monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("providers.gmail.SEARCH_LIMIT", 3)
+    monkeypatch.setattr("interview_followup.providers.google.mailbox.SEARCH_LIMIT", 3)
     for n in range(5):
         fake.deliver(answer(f"answer {n}"))
     found = gmail.search_answers(datetime.now(UTC) - timedelta(days=1), ACME)

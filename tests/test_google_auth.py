@@ -21,17 +21,23 @@ import requests
 from click.testing import CliRunner
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
+from interview_followup.daemon.cli import cli
+from interview_followup.daemon.config import load_config
+from interview_followup.daemon.doctor import run_checks
+from interview_followup.daemon.state import Store
+from interview_followup.providers._shared import secrets
+from interview_followup.providers.errors import (
+    AuthExpired,
+    NoKeyring,
+    ProviderError,
+    ProviderUnavailable,
+)
+from interview_followup.providers.google import auth as google_auth
+from interview_followup.providers.google.auth import SCOPES
 from keyring.backend import KeyringBackend
 from keyring.compat import properties
 from keyring.errors import KeyringLocked
 
-from daemon.cli import cli
-from daemon.config import load_config
-from daemon.doctor import run_checks
-from daemon.state import Store
-from providers import google_auth, secrets
-from providers.errors import AuthExpired, NoKeyring, ProviderError, ProviderUnavailable
-from providers.google_auth import SCOPES
 from tests.fakes.google_server import FakeGoogle
 from tests.keyring_backend import stored, use_file_keyring
 
@@ -190,8 +196,8 @@ def _env(fake: FakeGoogle, keyring_file: Path, **extra: str) -> dict[str, str]:
 
 
 def _followup(config: Path, *args: str) -> list[str]:
-    return [sys.executable, "-c", "from daemon.cli import main; main()", "--config",
-            str(config), *args]
+    return [sys.executable, "-c", "from interview_followup.daemon.cli import main; main()",
+            "--config", str(config), *args]
 
 
 def _files_under(*folders: Path) -> list[str]:

@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
-
-from daemon.config import parse_config
-from daemon.detect import classify
-from daemon.mime import build_message
-from providers import google_auth, secrets
-from providers.base import (
+from interview_followup.daemon.config import parse_config
+from interview_followup.daemon.detect import classify
+from interview_followup.daemon.mime import build_message
+from interview_followup.providers._shared import secrets
+from interview_followup.providers._shared.retry import Retry
+from interview_followup.providers.base import (
     Address,
     Attendee,
     CalendarChanges,
@@ -33,11 +33,13 @@ from providers.base import (
     ReplyTo,
     Response,
 )
-from providers.errors import AuthExpired, ProviderUnavailable, RateLimited
-from providers.gmail import Gmail
-from providers.google import GoogleCalendar, open_account
-from providers.google_api import GoogleApi
-from providers.retry import Retry
+from interview_followup.providers.errors import AuthExpired, ProviderUnavailable, RateLimited
+from interview_followup.providers.google import auth as google_auth
+from interview_followup.providers.google.account import open_account
+from interview_followup.providers.google.api import GoogleApi
+from interview_followup.providers.google.calendar import GoogleCalendar
+from interview_followup.providers.google.mailbox import Gmail
+
 from tests.configs import make_config
 from tests.contract import (
     NY,
@@ -381,7 +383,7 @@ def test_messages_by_label(fake: FakeGoogle, gmail: Gmail) -> None:
 
 
 def test_history_pages(fake: FakeGoogle, gmail: Gmail, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("providers.gmail.MESSAGES_PAGE", 2)
+    monkeypatch.setattr("interview_followup.providers.google.mailbox.MESSAGES_PAGE", 2)
     for n in range(3):
         fake.deliver(mail(subject=f"old {n}").as_bytes())
     first = gmail.messages_since(None, not_before())
@@ -606,7 +608,7 @@ def test_config_resolves_client_secrets_next_to_the_config(tmp_path: Path) -> No
 
 
 def test_config_problems_are_named(tmp_path: Path) -> None:
-    from daemon.errors import ConfigError
+    from interview_followup.daemon.errors import ConfigError
 
     with pytest.raises(ConfigError) as caught:
         parse_config(google_config(tmp_path, "calendars = []\nmaildir = \"x\"\n"),

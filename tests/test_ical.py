@@ -1,4 +1,5 @@
-"""providers.ical.read_events on realistic iCalendar text (Google, Outlook, Apple shapes)."""
+"""providers._shared.ical.read_events on realistic iCalendar text (Google, Outlook, Apple
+shapes)."""
 
 from __future__ import annotations
 
@@ -7,10 +8,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from providers.base import Event, Response
-from providers.errors import BadData
-from providers.ical import read_events
+from interview_followup.providers._shared.ical import read_events
+from interview_followup.providers.base import Event, Response
+from interview_followup.providers.errors import BadData
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")

@@ -1,4 +1,4 @@
-"""providers.ical.BlockCache: a calendar read again parses only its new or changed blocks,
+"""providers._shared.ical.BlockCache: a calendar read again parses only its new or changed blocks,
 and reads exactly as a read without the cache (events and problems)."""
 
 from __future__ import annotations
@@ -11,10 +11,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from providers import ical
-from providers.base import Event
-from providers.ical import BlockCache, read_events
+from interview_followup.providers._shared import ical
+from interview_followup.providers._shared.ical import BlockCache, read_events
+from interview_followup.providers.base import Event
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")

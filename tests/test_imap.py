@@ -38,13 +38,13 @@ from typing import Any
 
 import pytest
 from imapclient import IMAPClient
+from interview_followup.providers.base import Folder, Interest, Mailbox
+from interview_followup.providers.errors import AuthExpired, BadData, ProviderUnavailable
+from interview_followup.providers.imap import OPTIONS, open_mailbox, settings
+from interview_followup.providers.imap import mailbox as mailbox_module
+from interview_followup.providers.imap.auth import ask_password
+from interview_followup.providers.imap.mailbox import ImapMailbox
 
-from providers.base import Folder, Interest, Mailbox
-from providers.errors import AuthExpired, BadData, ProviderUnavailable
-from providers.imap import OPTIONS, open_mailbox, settings
-from providers.imap import mailbox as mailbox_module
-from providers.imap.auth import ask_password
-from providers.imap.mailbox import ImapMailbox
 from tests.contract import ATS_BODY, MARKER, MailboxContract, draft, mail
 from tests.dovecot import NS_ID, DovecotUnavailable, dovecot_binary, dovecot_version
 from tests.keyring_backend import stored, use_file_keyring
@@ -313,7 +313,7 @@ def transcript(monkeypatch: pytest.MonkeyPatch) -> Transcript:
     """Records what every ImapMailbox connection sends, from its login on."""
     record = Transcript()
     monkeypatch.setattr(_Recorded, "transcript", record)
-    monkeypatch.setattr("providers.imap.mailbox.IMAPClient", _Recorded)
+    monkeypatch.setattr("interview_followup.providers.imap.mailbox.IMAPClient", _Recorded)
 
     def send(self: imaplib.IMAP4, data: bytes) -> None:
         target = getattr(self, "_followup_transcript", None)

@@ -9,10 +9,9 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
-from daemon.config import Config
-from daemon.domains import registrable_domain
-from daemon.infer import (
+from interview_followup.daemon.config import Config
+from interview_followup.daemon.domains import registrable_domain
+from interview_followup.daemon.infer import (
     Confidence,
     Fact,
     Facts,
@@ -23,8 +22,9 @@ from daemon.infer import (
     infer,
     is_head,
 )
-from daemon.people import fold
-from providers.base import Attendee, Event
+from interview_followup.daemon.people import fold
+from interview_followup.providers.base import Attendee, Event
+
 from tests.configs import make_config
 
 START = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)

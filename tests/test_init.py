@@ -8,10 +8,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from daemon.cli import cli
-from daemon.config import load_config
-from daemon.demo import _ics
+from interview_followup.daemon.cli import cli
+from interview_followup.daemon.config import load_config
+from interview_followup.daemon.demo import _ics
 
 
 @pytest.fixture
@@ -124,7 +123,8 @@ def test_a_provider_without_its_extra_says_which_extra(home: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     secrets = home / "client_secret.json"
     secrets.write_text("{}")
-    monkeypatch.setattr("daemon.init.missing_extra", lambda kind: "googleapiclient")
+    monkeypatch.setattr("interview_followup.daemon.init.missing_extra",
+                        lambda kind: "googleapiclient")
     result = CliRunner().invoke(cli, ["init", "--no-input", "--name", "Alex", "--email",
                                       "alex@example.org", "--kind", "google",
                                       "--client-secrets", str(secrets)])

@@ -7,10 +7,14 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from daemon.config import Timing
-from daemon.lifecycle import STATUS_CHECK, THANK_YOU, next_step, next_working_time
-from daemon.state import DraftRow, Interview
+from interview_followup.daemon.config import Timing
+from interview_followup.daemon.lifecycle import (
+    STATUS_CHECK,
+    THANK_YOU,
+    next_step,
+    next_working_time,
+)
+from interview_followup.daemon.state import DraftRow, Interview
 
 NY = ZoneInfo("America/New_York")
 BERLIN = ZoneInfo("Europe/Berlin")

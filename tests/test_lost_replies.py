@@ -4,7 +4,7 @@ Both fakes can carry a request out and then close the connection without answeri
 ("drop-after"). Only the provider's own loop may try a draft creation again, and it looks
 for the marker first; no HTTP layer below it sends the request a second time by itself.
 Plain httplib2 does (it takes a closed connection for a stale one, whatever the method),
-which is what :class:`providers.google_api.SendOnceHttp` is for; urllib3 under Graph is set
+which is what :class:`providers.google.api.SendOnceHttp` is for; urllib3 under Graph is set
 up to retry only connections that were never made.
 
 Each case runs once through the provider in this process and once end to end (`followup
@@ -21,6 +21,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from interview_followup.daemon.config import AccountConfig
+from interview_followup.providers._shared import secrets
+from interview_followup.providers._shared.retry import Retry
+from interview_followup.providers.base import ReplyTo
+from interview_followup.providers.google.api import TRANSIENT, GoogleApi, NotResent
+from interview_followup.providers.google.mailbox import Gmail
+from interview_followup.providers.microsoft import graph as graph_http
+from interview_followup.providers.microsoft.account import MicrosoftAccount, open_account
 from urllib3.exceptions import (
     MaxRetryError,
     NewConnectionError,
@@ -28,13 +36,6 @@ from urllib3.exceptions import (
     ReadTimeoutError,
 )
 
-from daemon.config import AccountConfig
-from providers import graph_http, secrets
-from providers.base import ReplyTo
-from providers.gmail import Gmail
-from providers.google_api import TRANSIENT, GoogleApi, NotResent
-from providers.microsoft import MicrosoftAccount, open_account
-from providers.retry import Retry
 from tests import test_google_e2e, test_microsoft_e2e
 from tests.contract import draft, mail
 from tests.fakes.common import WORK_DONE

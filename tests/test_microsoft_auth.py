@@ -21,14 +21,14 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 import pytest
 import requests
 from click.testing import CliRunner
-
-from daemon.cli import cli
-from daemon.config import load_config
-from daemon.doctor import run_checks
-from daemon.state import Store
-from providers import microsoft_auth, secrets
-from providers.errors import AuthExpired, ProviderUnavailable
-from providers.microsoft_auth import (
+from interview_followup.daemon.cli import cli
+from interview_followup.daemon.config import load_config
+from interview_followup.daemon.doctor import run_checks
+from interview_followup.daemon.state import Store
+from interview_followup.providers._shared import secrets
+from interview_followup.providers.errors import AuthExpired, ProviderUnavailable
+from interview_followup.providers.microsoft import auth as microsoft_auth
+from interview_followup.providers.microsoft.auth import (
     CHUNK_SIZE,
     SCOPES,
     Authorised,
@@ -39,6 +39,7 @@ from providers.microsoft_auth import (
     read_cache,
     write_cache,
 )
+
 from tests.fakes.graph_server import FakeGraph
 from tests.keyring_backend import stored, use_file_keyring
 

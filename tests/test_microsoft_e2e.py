@@ -1,7 +1,7 @@
 """End to end: `followup run --once` processes against the fake Graph server.
 
 The token cache gets into the test keyring the way a user's does: a real msal
-device-code sign-in (``providers.microsoft_auth.authorize``) against the fake's
+device-code sign-in (``providers.microsoft.auth.authorize``) against the fake's
 identity endpoints. Each run is a separate process with that keyring, so tokens
 are read from it and refreshed by msal exactly as in the daemon.
 """
@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from interview_followup.providers.microsoft.auth import authorize, read_cache
+from interview_followup.providers.microsoft.mailbox import MARKER_PROPERTY
 
-from providers.microsoft_auth import authorize, read_cache
-from providers.outlook import MARKER_PROPERTY
 from tests.fakes.graph_server import FakeGraph
 from tests.keyring_backend import use_file_keyring
 
@@ -42,8 +42,9 @@ class World:
                "FOLLOWUP_TEST_KEYRING": str(self.keyring),
                "FOLLOWUP_GRAPH_RETRY_BASE": "0.01"}
         return subprocess.run(
-            [sys.executable, "-c", "from daemon.cli import main; main()", "--config",
-             str(self.config), *args], capture_output=True, text=True, timeout=60, env=env)
+            [sys.executable, "-c", "from interview_followup.daemon.cli import main; main()",
+             "--config", str(self.config), *args],
+            capture_output=True, text=True, timeout=60, env=env)
 
     def cycle(self, *, until_clean: int = 1) -> subprocess.CompletedProcess[str]:
         """`run --once`; with faults injected, again (as the daemon's next poll would) until

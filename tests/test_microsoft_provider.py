@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
-
-from daemon.config import AccountConfig, Config, parse_config
-from daemon.config import open_account as open_account_
-from daemon.detect import classify
-from daemon.errors import ConfigError
-from providers.base import (
+from interview_followup.daemon.config import AccountConfig, Config, parse_config
+from interview_followup.daemon.config import open_account as open_account_
+from interview_followup.daemon.detect import classify
+from interview_followup.daemon.errors import ConfigError
+from interview_followup.providers._shared.retry import Retry
+from interview_followup.providers.base import (
     Attendee,
     CalendarSource,
     Folder,
@@ -31,11 +31,16 @@ from providers.base import (
     ReplyTo,
     Response,
 )
-from providers.errors import AuthExpired, ProviderUnavailable, RateLimited
-from providers.graph_http import GraphHttp
-from providers.microsoft import GraphCalendar, MicrosoftAccount, open_account
-from providers.outlook import MARKER_HEADER, MARKER_PROPERTY, OutlookMailbox
-from providers.retry import Retry
+from interview_followup.providers.errors import AuthExpired, ProviderUnavailable, RateLimited
+from interview_followup.providers.microsoft.account import MicrosoftAccount, open_account
+from interview_followup.providers.microsoft.calendar import GraphCalendar
+from interview_followup.providers.microsoft.graph import GraphHttp
+from interview_followup.providers.microsoft.mailbox import (
+    MARKER_HEADER,
+    MARKER_PROPERTY,
+    OutlookMailbox,
+)
+
 from tests.contract import (
     NY,
     WINDOW,

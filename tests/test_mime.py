@@ -7,9 +7,8 @@ from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 
 import pytest
-
-from daemon.mime import MARKER_HEADER, build_message
-from providers.base import Address, ReplyTo
+from interview_followup.daemon.mime import MARKER_HEADER, build_message
+from interview_followup.providers.base import Address, ReplyTo
 
 NOW = datetime(2025, 3, 4, 15, 30, tzinfo=timezone(timedelta(hours=-5)))
 MARKER = "iv-7f3a9c/thank_you/jane.doe@acme.example"

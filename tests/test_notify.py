@@ -23,11 +23,10 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-
-from daemon.cli import cli
-from daemon.config import Notify
-from daemon.demo import setup
-from daemon.notify import Message, Notifier, draft_messages
+from interview_followup.daemon.cli import cli
+from interview_followup.daemon.config import Notify
+from interview_followup.daemon.demo import setup
+from interview_followup.daemon.notify import Message, Notifier, draft_messages
 
 jeepney = pytest.importorskip("jeepney")
 
@@ -213,7 +212,7 @@ def test_desktop_notifications_reach_the_session_bus(session_bus: str, tmp_path:
 
 def test_no_notification_service_is_one_info_line(
         session_bus: str, caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.DEBUG, logger="daemon.notify")
+    caplog.set_level(logging.DEBUG, logger="interview_followup.daemon.notify")
     drafts = [FakeDraft("a1", "thank_you", (FakeAddress("Jane", "jane@acme.example"),)),
               FakeDraft("b1", "thank_you", (FakeAddress("Kim", "kim@initech.example"),))]
     notifier = Notifier(Notify())  # nobody owns org.freedesktop.Notifications on this bus
@@ -228,6 +227,6 @@ def test_no_notification_service_is_one_info_line(
 def test_no_session_bus_at_all_is_not_an_error(tmp_path: Path,
                                                monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("DBUS_SESSION_BUS_ADDRESS", f"unix:path={tmp_path / 'none'}")
-    from daemon.notify import _freedesktop
+    from interview_followup.daemon.notify import _freedesktop
 
     assert _freedesktop(Message("s", "b")) is False

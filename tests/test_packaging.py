@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import plistlib
 import re
 import tomllib
@@ -42,3 +43,63 @@ def test_systemd_and_launchd_run_what_pipx_installs() -> None:
     assert agent["ProgramArguments"] == ["/Users/YOU/.local/bin/followup", "run"]
     assert agent["KeepAlive"] == {"SuccessfulExit": False} and agent["Umask"] == 0o077
     assert agent["Label"] in (ROOT / "docs" / "macos.md").read_text()
+
+
+def _imports(path: Path, package: str) -> list[str]:
+    """The absolute module names ``path`` (a module of ``package``) imports."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                found.append(".".join([*base, node.module] if node.module else base))
+            else:
+                found.append(node.module or "")
+    return found
+
+
+def _source_modules() -> list[tuple[Path, str]]:
+    """Each .py file under daemon/ and providers/ with the package it is installed in."""
+    found = []
+    for folder in ("daemon", "providers"):
+        for path in sorted((ROOT / folder).rglob("*.py")):
+            parts = path.relative_to(ROOT).parent.parts
+            found.append((path, ".".join(("interview_followup", *parts))))
+    return found
+
+
+def test_every_source_package_is_installed_under_our_own_name() -> None:
+    setup = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    listed = set(setup["packages"])
+    on_disk = {".".join(("interview_followup", *init.parent.relative_to(ROOT).parts))
+               for folder in ("daemon", "providers")
+               for init in (ROOT / folder).rglob("__init__.py")}
+    assert listed == on_disk  # a new backend folder must be added to pyproject's list
+    assert setup["package-dir"] == {"interview_followup.daemon": "daemon",
+                                    "interview_followup.providers": "providers"}
+    assert PROJECT["scripts"]["followup"].startswith("interview_followup.daemon.")
+
+
+def test_no_code_imports_the_bare_source_folder_names() -> None:
+    """`daemon` and `providers` are folder names only: a bare import would load a second
+    copy of a module (or python-daemon's `daemon`) instead of ours."""
+    stray = []
+    files = [*_source_modules(),
+             *((p, "tests") for p in sorted((ROOT / "tests").rglob("*.py"))),
+             *((p, "bench") for p in sorted((ROOT / "bench").glob("*.py")))]
+    for path, package in files:
+        for name in _imports(path, package):
+            if name.split(".")[0] in ("daemon", "providers"):
+                stray.append(f"{path.relative_to(ROOT)}: {name}")
+    assert stray == []
+
+
+def test_providers_import_nothing_from_daemon() -> None:
+    wrong = [f"{path.relative_to(ROOT)}: {name}"
+             for path, package in _source_modules() if package.startswith(
+                 "interview_followup.providers")
+             for name in _imports(path, package)
+             if name.startswith("interview_followup.daemon")]
+    assert wrong == []

@@ -8,15 +8,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from interview_followup.daemon.calendar_sync import CalendarSync
+from interview_followup.daemon.config import Config
+from interview_followup.daemon.engine import Engine, PlannedDraft
+from interview_followup.daemon.infer import Confidence, Fact, Source, read_notes
+from interview_followup.daemon.lifecycle import THANK_YOU
+from interview_followup.daemon.state import Interview, Store
+from interview_followup.daemon.templates import PANEL_VARIANTS, date_style_from_env, when_text
+from interview_followup.providers.base import Attendee, Event
 
-from daemon.calendar_sync import CalendarSync
-from daemon.config import Config
-from daemon.engine import Engine, PlannedDraft
-from daemon.infer import Confidence, Fact, Source, read_notes
-from daemon.lifecycle import THANK_YOU
-from daemon.state import Interview, Store
-from daemon.templates import PANEL_VARIANTS, date_style_from_env, when_text
-from providers.base import Attendee, Event
 from tests.configs import make_config
 
 START = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)  # Tuesday, 10:00 in New York
@@ -209,7 +209,7 @@ def test_title_in_display_name_and_surname_first(config: Config) -> None:
 
 
 def test_every_template_variable_is_documented() -> None:
-    from daemon.templates import _context, _samples
+    from interview_followup.daemon.templates import _context, _samples
 
     docs = (Path(__file__).parent.parent / "docs" / "templates.md").read_text()
     for name in _context(_samples()[0]):

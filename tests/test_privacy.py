@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from daemon.cli import cli
-from daemon.demo import setup
+from interview_followup.daemon.cli import cli
+from interview_followup.daemon.demo import setup
 
 SECRET = "PRIVATE-BODY-7f3a"
 

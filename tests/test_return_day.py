@@ -5,8 +5,14 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
-
-from daemon.return_day import AWAY_THROUGH, AWAY_UNTIL, BACK_ON, MONTHS, WEEKDAYS, return_day
+from interview_followup.daemon.return_day import (
+    AWAY_THROUGH,
+    AWAY_UNTIL,
+    BACK_ON,
+    MONTHS,
+    WEEKDAYS,
+    return_day,
+)
 
 RECEIVED = date(2026, 3, 3)  # a Tuesday
 BACK = date(2026, 3, 16)  # the Monday after next

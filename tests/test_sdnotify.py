@@ -9,8 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from daemon.sdnotify import notify, watchdog_interval
+from interview_followup.daemon.sdnotify import notify, watchdog_interval
 
 
 @pytest.fixture

@@ -25,11 +25,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from daemon.config import Config
-from daemon.errors import ConfigError
-from daemon.logs import setup_logging
-from daemon.service import run_daemon
+from interview_followup.daemon.config import Config
+from interview_followup.daemon.errors import ConfigError
+from interview_followup.daemon.logs import setup_logging
+from interview_followup.daemon.service import run_daemon
 
 HELPER = Path(__file__).with_name("service_helper.py")
 TIMEOUT = 10.0
@@ -251,7 +250,7 @@ def test_config_error_at_start_is_raised_before_any_engine_opens(tmp_path: Path)
 
 LOG_SCRIPT = """
 import logging
-from daemon.logs import setup_logging
+from interview_followup.daemon.logs import setup_logging
 setup_logging("INFO")
 setup_logging("INFO")  # again, as on SIGHUP: still one line per record
 logging.getLogger("daemon.x").info("hello %s", 42)
@@ -311,8 +310,8 @@ def test_windows_path_starts_without_sighup_and_announces_drafts(
     from dataclasses import dataclass, field, replace
     from datetime import datetime
 
-    from daemon import service
-    from daemon.config import Notify, load_config
+    from interview_followup.daemon import service
+    from interview_followup.daemon.config import Notify, load_config
 
     monkeypatch.delattr(signal, "SIGHUP")
     monkeypatch.setattr(service, "_WAKEUP_SOCKETS", True)

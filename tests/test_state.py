@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-
-from daemon.errors import StateError
-from daemon.state import SCHEMA_VERSION, Interview, Store
+from interview_followup.daemon.errors import StateError
+from interview_followup.daemon.state import SCHEMA_VERSION, Interview, Store
 
 NOW = datetime(2026, 11, 25, 15, 0, tzinfo=UTC)
 OWNER = "laptop:4242"
@@ -183,7 +182,7 @@ def test_a_full_disk_is_named_and_changes_nothing(tmp_path: Path) -> None:
 
 def test_a_state_locked_by_another_program_says_so(tmp_path: Path,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("daemon.state._BUSY_TIMEOUT", 0.2)
+    monkeypatch.setattr("interview_followup.daemon.state._BUSY_TIMEOUT", 0.2)
     store = Store.open(tmp_path)
     other = sqlite3.connect(tmp_path / "state.db", isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # e.g. an SQLite browser in the middle of an edit

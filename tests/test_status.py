@@ -9,12 +9,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-
-from daemon.cli import cli
-from daemon.config import load_config
-from daemon.demo import setup
-from daemon.state import Store
-from daemon.status import cut, layout, short_ids
+from interview_followup.daemon.cli import cli
+from interview_followup.daemon.config import load_config
+from interview_followup.daemon.demo import setup
+from interview_followup.daemon.state import Store
+from interview_followup.daemon.status import cut, layout, short_ids
 
 SCHEMA = json.loads((Path(__file__).parent.parent / "docs" / "status-schema.json").read_text())
 

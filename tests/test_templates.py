@@ -7,14 +7,8 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-
-from daemon.errors import ConfigError
-from daemon.templates import (
-    DraftFacts,
-    check_templates,
-    natural,
-    render,
-)
+from interview_followup.daemon.errors import ConfigError
+from interview_followup.daemon.templates import DraftFacts, check_templates, natural, render
 
 NEW_YORK = ZoneInfo("America/New_York")
 PLACEHOLDERS = (

@@ -21,10 +21,10 @@ from email.parser import BytesHeaderParser
 from functools import partial
 from pathlib import Path
 
-from daemon.config import load_config
-from daemon.demo import scratch_account
-from daemon.lock import StateLock, read_owner
-from daemon.state import Store
+from interview_followup.daemon.config import load_config
+from interview_followup.daemon.demo import scratch_account
+from interview_followup.daemon.lock import StateLock, read_owner
+from interview_followup.daemon.state import Store
 
 TRIALS = 30
 MARKER = "X-Interview-Followup"
@@ -57,7 +57,7 @@ def _command() -> list[str]:
     script = Path(sys.executable).with_name("followup")
     if script.is_file():
         return [str(script)]
-    return [sys.executable, "-c", "from daemon.cli import main; main()"]
+    return [sys.executable, "-c", "from interview_followup.daemon.cli import main; main()"]
 
 
 def _start(config: Path, *args: str, stderr: Path | None = None) -> subprocess.Popen[str]:

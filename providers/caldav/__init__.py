@@ -120,7 +120,7 @@ def open_calendar(account: str, options: Mapping[str, Any],
     from .calendar import CalDAVCalendar
 
     if password is None:
-        from ..secrets import getter
+        from .._shared.secrets import getter
 
         password = getter(account, keyring_key(account))
 

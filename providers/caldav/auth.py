@@ -1,7 +1,7 @@
 """What `followup auth NAME` and `followup doctor` ask of a CalDAV calendar.
 
 ``followup auth`` asks for the password (``getpass``: never echoed), calls
-:func:`check` with it, and stores it with ``providers.secrets.set_secret(keyring_key(
+:func:`check` with it, and stores it with ``providers._shared.secrets.set_secret(keyring_key(
 NAME), password)`` only when the server took it. ``doctor`` calls :func:`check` with
 the stored password and shows the calendars that will be read.
 """

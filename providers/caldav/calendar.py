@@ -14,13 +14,13 @@ A cycle then sends, per calendar::
 and nothing more when nothing changed. When something did, one ``calendar-query``
 REPORT with a time-range filter fetches the objects that touch the window, for each
 calendar that changed (the others' events of this process's last query are held in
-memory, never on disk), and :mod:`providers.ical` expands their recurrences (never the server's
-``expand``, which servers implement unevenly): a complete read, as the local .ics
-file gives. An invalid sync token (403/409 DAV:valid-sync-token) or a calendar gone
+memory, never on disk), and :mod:`providers._shared.ical` expands their recurrences
+(never the server's ``expand``, which servers implement unevenly): a complete read, as
+the local .ics file gives. An invalid sync token (403/409 DAV:valid-sync-token) or a calendar gone
 (404) means discovery again.
 
 Look-up of an event that left the window (rule 8): a ``calendar-query`` with a UID
-text-match per calendar; :func:`providers.ical.read_event` picks the instance.
+text-match per calendar; :func:`providers._shared.ical.read_event` picks the instance.
 
 Errors::
 
@@ -47,11 +47,11 @@ from xml.sax.saxutils import escape
 import requests
 from requests.auth import HTTPBasicAuth
 
+from .._shared.http import Http
+from .._shared.ical import read_event, read_events
+from .._shared.retry import Failure
 from ..base import CalendarChanges, CalendarSource, Event
 from ..errors import AuthExpired, BadData, ProviderUnavailable
-from ..feed.http import Http
-from ..ical import read_event, read_events
-from ..retry import Failure
 
 logger = logging.getLogger(__name__)
 

@@ -52,7 +52,7 @@ def open_calendar(account: str, options: Mapping[str, Any],
 
     settings(options)
     if url is None:
-        from ..secrets import getter
+        from .._shared.secrets import getter
 
         url = getter(account, keyring_key(account))
 

@@ -2,9 +2,9 @@
 
 ``followup auth`` asks for the address (``getpass``: it is a secret, not echoed),
 calls :func:`check`, and stores the address it returns with
-``providers.secrets.set_secret(keyring_key(NAME), address)`` only when the feed could
+``providers._shared.secrets.set_secret(keyring_key(NAME), address)`` only when the feed could
 be read. ``doctor`` calls :func:`check` with the stored address. Neither prints the
-address: only :func:`~providers.feed.http.redacted` forms.
+address: only :func:`~providers._shared.http.redacted` forms.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ def check(account: str, address: str) -> tuple[str, str]:
     :raises AuthExpired: refused or no calendar there (401, 403, 404, 410).
     :raises ProviderUnavailable, BadData: cannot be reached; not an iCalendar feed.
     """
+    from .._shared.http import redacted
     from .calendar import FeedCalendar, normalise_url
-    from .http import redacted
 
     url = normalise_url(address)
     calendar = FeedCalendar(account, lambda: url)

@@ -26,10 +26,10 @@ from collections.abc import Callable
 from datetime import datetime, tzinfo
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from .._shared.http import Http, hide, redacted
+from .._shared.ical import read_event, read_events
 from ..base import CalendarChanges, CalendarSource, Event
 from ..errors import AuthExpired, BadData, ProviderUnavailable
-from ..ical import read_event, read_events
-from .http import Http, hide, redacted
 
 logger = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import getpass
 from collections.abc import Callable
 
-from .. import secrets
+from .._shared import secrets
 
 
 def secret_key(account: str) -> str:

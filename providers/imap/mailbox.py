@@ -2,7 +2,7 @@
 
 What is read (rule 6): every selectable folder but Drafts, Junk and Trash, known by
 their SPECIAL-USE attributes (RFC 6154) and, for servers without them, by the usual
-names in the languages mail clients use (:data:`providers.maildir.SKIPPED_NAMES`,
+names in the languages mail clients use (:data:`providers.local.maildir.SKIPPED_NAMES`,
 shared with the Maildir backend). ``\\All``, ``\\Flagged`` and ``\\Important`` are
 views that repeat the real folders' messages (Gmail's All Mail, Starred, Important) and
 are skipped too. (So on Gmail, a message archived with no label, which is then only in
@@ -70,11 +70,11 @@ from imapclient import exceptions as imap_errors
 from imapclient.imapclient import _normalise_search_criteria, seq_to_parenstr_upper
 from imapclient.response_parser import parse_fetch_response, parse_response
 
+from .._shared.excerpt import excerpt_of
+from .._shared.headers import MARKER_HEADER, RULE_HEADERS, known_suffix, prepared, to_mail_message
 from ..base import DraftRef, Folder, Interest, Mailbox, MailMessage, MessageBatch, ReplyTo
 from ..errors import AuthExpired, BadData, ProviderError, ProviderUnavailable
-from ..excerpt import excerpt_of
-from ..headers import MARKER_HEADER, RULE_HEADERS, known_suffix, prepared, to_mail_message
-from ..maildir import SENT_NAMES, SKIPPED_NAMES
+from ..local.maildir import SENT_NAMES, SKIPPED_NAMES
 
 logger = logging.getLogger(__name__)
 

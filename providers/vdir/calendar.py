@@ -23,10 +23,10 @@ from dataclasses import dataclass
 from datetime import datetime, tzinfo
 from pathlib import Path
 
+from .._shared.ical import read_event, read_events
 from ..base import CalendarChanges, CalendarSource, Event
 from ..errors import BadData, ProviderUnavailable
-from ..ical import read_event, read_events
-from ..maildir import SETTLE_NS
+from ..local.maildir import SETTLE_NS
 
 logger = logging.getLogger(__name__)
 

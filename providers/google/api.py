@@ -1,6 +1,6 @@
 """Calls to Google APIs: credentials, clients built on first use, retries, error translation.
 
-Used by the "google" provider (:mod:`providers.google`, :mod:`providers.gmail`);
+Used by the "google" provider (:mod:`providers.google.calendar`, :mod:`providers.google.mailbox`);
 every Google or transport exception is translated here, at one place::
 
     401 after the library's own refresh, RefreshError (invalid_grant ...),
@@ -22,7 +22,7 @@ which sends a request a second time by itself when the connection closes before 
 answer (it takes that for a stale keep-alive connection, whatever the method), is
 :class:`SendOnceHttp`: it still does so for a GET, never for a POST. The connection may
 close after Gmail made the draft; the caller's retry looks for the marker first
-(:meth:`providers.gmail.Gmail.create_draft`), httplib2's would make a second draft.
+(:meth:`providers.google.mailbox.Gmail.create_draft`), httplib2's would make a second draft.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ import httplib2
 from google.auth.exceptions import RefreshError, TransportError
 from googleapiclient.errors import HttpError
 
-from .errors import AuthExpired, ProviderError, ProviderUnavailable, RateLimited
-from .retry import ExpectedStatus, Failure, Retry, retry_after
+from .._shared.retry import ExpectedStatus, Failure, Retry, retry_after
+from ..errors import AuthExpired, ProviderError, ProviderUnavailable, RateLimited
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ class GoogleApi:
 
             if self._creds is None:
                 if self._load is None:
-                    from .google_auth import load_credentials
+                    from .auth import load_credentials
 
                     self._load = load_credentials
                 self._creds = self._load(self.account)
@@ -115,7 +115,7 @@ class GoogleApi:
                 failure = self._http_failure(method, status, exc)
             except RefreshError as exc:
                 if not exc.retryable:
-                    from .google_auth import refresh_error
+                    from .auth import refresh_error
 
                     logger.warning("account %s: Google refused the stored token (%s)",
                                    self.account, _refresh_error(exc))
@@ -160,7 +160,7 @@ class GoogleApi:
         """Write a refreshed token back to the keyring; never fails the cycle."""
         if self._creds is None:
             return
-        from .google_auth import save_if_changed
+        from .auth import save_if_changed
 
         try:
             save_if_changed(self.account, self._creds)

@@ -15,7 +15,7 @@ import keyring.errors
 from keyring.backend import KeyringBackend
 from keyring.backends import fail, null
 
-from .errors import NoKeyring
+from ..errors import NoKeyring
 
 SERVICE = "interview-followup"
 

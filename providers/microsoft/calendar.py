@@ -1,7 +1,7 @@
 """The "microsoft" provider: Outlook calendar and mail (Microsoft 365, Outlook.com) via Graph.
 
-Tokens come from msal's cache in the keyring (:mod:`providers.microsoft_auth`);
-HTTP, throttling and error translation are :mod:`providers.graph_http`.
+Tokens come from msal's cache in the keyring (:mod:`providers.microsoft.auth`);
+HTTP, throttling and error translation are :mod:`providers.microsoft.graph`.
 
 Account options: ``client_id`` (required), ``tenant`` (default ``common``),
 ``cloud`` (``global``, ``usgov``, ``usgov-dod``, ``china``: the sign-in host and
@@ -22,7 +22,7 @@ An event that leaves the window (deleted, or postponed by two months) comes as
 apart before the engine counts the interview as cancelled (rule 8).
 
 The mailbox half (every folder but Drafts, Deleted Items, Junk Email and Outbox;
-drafts) is :mod:`providers.outlook`.
+drafts) is :mod:`providers.microsoft.mailbox`.
 """
 
 from __future__ import annotations
@@ -31,29 +31,18 @@ import html
 import logging
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from .base import Account, Attendee, CalendarChanges, CalendarSource, Event, Response
-from .errors import ProviderUnavailable
-from .graph_http import (
-    DeltaExpired,
-    GraphHttp,
-    TokenProvider,
-    dump_state,
-    graph_time,
-    iso,
-    load_state,
-)
-from .outlook import OutlookMailbox
-from .retry import ExpectedStatus, Retry
+from .._shared.retry import ExpectedStatus
+from ..base import Attendee, CalendarChanges, CalendarSource, Event, Response
+from ..errors import ProviderUnavailable
+from .graph import DeltaExpired, GraphHttp, dump_state, graph_time, iso, load_state
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
 
-    from . import Owner
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -254,79 +243,3 @@ def _plain(content: str, content_type: str) -> str:
 
 def _overlaps(event: Event, start: datetime, end: datetime) -> bool:
     return event.end > start and event.start < end
-
-
-# -- the account ------------------------------------------------------------------
-@dataclass
-class MicrosoftAccount(Account):
-    http: GraphHttp | None = None
-
-    def close(self) -> None:
-        if isinstance(self.mailbox, OutlookMailbox):
-            self.mailbox.close()  # its reading thread first, then the connections
-        if self.http is not None:
-            self.http.close()
-
-
-def _http(account: str, options: Mapping[str, Any], retry: Retry | None,
-          tokens: TokenProvider | None) -> GraphHttp:
-    """:raises ValueError: the cloud, tenant or authority cannot be used (``option: what``)."""
-    from .microsoft_auth import CLOUDS, TokenSource, graph_root
-
-    cloud = str(options.get("cloud") or "global")
-    if cloud not in CLOUDS:
-        raise ValueError(f"cloud: unknown cloud {cloud!r} (known: {', '.join(CLOUDS)})")
-    if tokens is None:
-        tokens = TokenSource(account, str(options["client_id"]),
-                             str(options.get("tenant") or "common"), cloud,
-                             options.get("authority") or None)
-    return GraphHttp(account, str(options.get("endpoint") or graph_root(cloud)), tokens,
-                     retry=retry)
-
-
-def open_pair(account: str, options: Mapping[str, Any], owner: Owner | None = None, *,
-              retry: Retry | None = None,
-              tokens: TokenProvider | None = None) -> MicrosoftAccount:
-    """Calendar and mail on one Graph session. Cheap: the keyring is read and msal talks
-    to the sign-in service on the first request.
-
-    :raises ValueError: the cloud, tenant or authority cannot be used.
-    """
-    http = _http(account, options, retry, tokens)
-    return MicrosoftAccount(
-        name=account,
-        calendar=GraphCalendar(http, owner.addresses if owner else frozenset()),
-        mailbox=OutlookMailbox(http),
-        provider="microsoft",
-        http=http,
-    )
-
-
-def open_calendar(account: str, options: Mapping[str, Any], owner: Owner | None = None
-                  ) -> tuple[GraphCalendar, Callable[[], None]]:
-    http = _http(account, options, None, None)
-    return GraphCalendar(http, owner.addresses if owner else frozenset()), http.close
-
-
-def open_mailbox(account: str, options: Mapping[str, Any], owner: Owner | None = None
-                 ) -> tuple[OutlookMailbox, Callable[[], None]]:
-    http = _http(account, options, None, None)
-    mailbox = OutlookMailbox(http)
-
-    def close() -> None:
-        mailbox.close()
-        http.close()
-
-    return mailbox, close
-
-
-def open_account(account: Any, config: Any, *, retry: Retry | None = None,
-                 tokens: TokenProvider | None = None) -> MicrosoftAccount:
-    """:func:`open_pair` of an entry with ``name`` and ``options`` and a config with
-    ``me.addresses`` (tests, benches)."""
-    from . import Owner
-
-    me = config.me
-    return open_pair(account.name, account.options,
-                     Owner(me.email, frozenset(me.addresses), me.timezone),
-                     retry=retry, tokens=tokens)

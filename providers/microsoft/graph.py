@@ -1,7 +1,7 @@
 """Requests to Microsoft Graph: the bearer token, throttling, retries and error translation.
 
-Used by the "microsoft" provider (:mod:`providers.microsoft`); every HTTP or
-transport failure is translated here, at one place::
+Used by the "microsoft" backend (its calendar.py and mailbox.py); every HTTP or transport
+failure is translated here, at one place::
 
     401 (once more with a fresh token first), token refresh refused,
     403 ErrorAccessDenied / Authorization_RequestDenied  -> AuthExpired (the account pauses)
@@ -41,8 +41,8 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry as Urllib3Retry
 
-from .errors import AuthExpired, ProviderUnavailable
-from .retry import ExpectedStatus, Failure, Retry, retry_after
+from .._shared.retry import ExpectedStatus, Failure, Retry, retry_after
+from ..errors import AuthExpired, ProviderUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -20,7 +20,7 @@ from email.message import EmailMessage, Message
 from email.utils import getaddresses, parsedate_to_datetime
 from typing import Any
 
-from .base import Address, Folder, MailMessage, ReplyTo
+from ..base import Address, Folder, MailMessage, ReplyTo
 
 MARKER_HEADER = "X-Interview-Followup"
 # Headers the rules for automatic and bulk mail look at, copied into MailMessage.headers.

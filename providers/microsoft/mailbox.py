@@ -63,17 +63,11 @@ from email.utils import getaddresses
 from typing import Any, TypeVar
 from urllib.parse import quote
 
-from .base import Address, DraftRef, Folder, Interest, Mailbox, MailMessage, MessageBatch, ReplyTo
-from .excerpt import text_from_html, tidy
-from .graph_http import (
-    GraphHttp,
-    dump_state,
-    graph_timestamp,
-    iso,
-    load_state,
-)
-from .headers import MARKER_HEADER, RULE_HEADERS, first_id, known_suffix
-from .retry import ExpectedStatus
+from .._shared.excerpt import text_from_html, tidy
+from .._shared.headers import MARKER_HEADER, RULE_HEADERS, first_id, known_suffix
+from .._shared.retry import ExpectedStatus
+from ..base import Address, DraftRef, Folder, Interest, Mailbox, MailMessage, MessageBatch, ReplyTo
+from .graph import GraphHttp, dump_state, graph_timestamp, iso, load_state
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +108,7 @@ class _Place:
 class OutlookMailbox(Mailbox):
     """``registrable`` maps a domain to its registrable part for :meth:`Interest.matches`
     (the engine's public-suffix function); by default the interest's own domains decide
-    (:func:`providers.headers.known_suffix`)."""
+    (:func:`providers._shared.headers.known_suffix`)."""
 
     def __init__(self, http: GraphHttp, registrable: Registrable | None = None) -> None:
         self.http = http

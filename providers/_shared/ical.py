@@ -38,8 +38,8 @@ import recurring_ical_events
 import x_wr_timezone
 from icalendar import Component
 
-from .base import Attendee, Event, Response
-from .errors import BadData
+from ..base import Attendee, Event, Response
+from ..errors import BadData
 
 logger = logging.getLogger(__name__)
 

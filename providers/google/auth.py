@@ -1,7 +1,7 @@
 """Google OAuth: the installed-app flow, and credentials kept in the system keyring.
 
 The credentials JSON (``Credentials.to_json()``) lives only in the keyring
-(:mod:`providers.secrets`); a refreshed access token is written back there.
+(:mod:`providers._shared.secrets`); a refreshed access token is written back there.
 Failures become the project's errors: a revoked or expired grant is
 :class:`~providers.errors.AuthExpired` (the account pauses until ``followup
 auth``), an unreachable token endpoint :class:`~providers.errors.ProviderUnavailable`.
@@ -23,8 +23,8 @@ from google.oauth2.credentials import Credentials
 from google_auth_oauthlib.flow import InstalledAppFlow, WSGITimeoutError
 from oauthlib.oauth2.rfc6749.errors import OAuth2Error
 
-from . import secrets
-from .errors import AuthExpired, ProviderError, ProviderUnavailable
+from .._shared import secrets
+from ..errors import AuthExpired, ProviderError, ProviderUnavailable
 
 # The narrowest set that works: read events; create drafts; read inbox and sent
 # mail (gmail.metadata cannot be combined with search queries, so it is not enough).

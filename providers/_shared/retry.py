@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 
-from .errors import ProviderUnavailable, RateLimited
+from ..errors import ProviderUnavailable, RateLimited
 
 logger = logging.getLogger(__name__)
 

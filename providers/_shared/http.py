@@ -1,8 +1,8 @@
 """Plain HTTP for the calendar backends that are not Graph: the iCalendar feed and CalDAV.
 
 One :class:`requests.Session` per calendar with the same connection policy as
-:mod:`providers.graph_http` (urllib3 retries only a connection that was never made),
-and one retry loop over :class:`providers.retry.Retry`::
+:mod:`providers.microsoft.graph` (urllib3 retries only a connection that was never made),
+and one retry loop over :class:`providers._shared.retry.Retry`::
 
     dropped connections, timeouts, 429, 500, 502, 503, 504  -> retried, then
                                                               RateLimited (429) or
@@ -34,7 +34,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry as Urllib3Retry
 
-from ..retry import Failure, Retry, retry_after
+from .retry import Failure, Retry, retry_after
 
 logger = logging.getLogger(__name__)
 

@@ -1,8 +1,9 @@
-"""The option tables of the Google and Microsoft backends, apart from their modules.
+"""The "google" backend: Google Calendar (calendar.py) and Gmail (mailbox.py) through
+google-api-python-client, on one session and token (account.py, api.py, auth.py).
 
-Those modules load google-api-python-client, msal and requests; the config checker,
-``doctor``, ``auth`` and the docs read these tables without loading any SDK.
-(name, type, default, help); a default of None means required.
+This module holds the option tables only, so the config checker, ``doctor``, ``auth`` and
+the docs read them without loading the SDK. (name, type, default, help); a default of
+None means required.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from . import Owner
+    from .. import Owner
 
 Option = tuple[str, type, Any, str]
 
@@ -26,15 +27,6 @@ GOOGLE_CALENDAR: tuple[Option, ...] = (
     _ENDPOINT,
 )
 GMAIL: tuple[Option, ...] = (_SECRETS, _ENDPOINT)
-CLOUDS = ("global", "usgov", "usgov-dod", "china")  # Microsoft's national clouds
-MICROSOFT: tuple[Option, ...] = (
-    ("client_id", str, None, "the app registration's id (docs/microsoft.md)"),
-    ("tenant", str, "common", "common, organizations, consumers or a tenant id"),
-    ("cloud", str, "global", "the national cloud: " + ", ".join(CLOUDS)),
-    ("endpoint", str, "", "the Graph root (tests, private endpoints)"),
-    ("authority", str, "", "the sign-in authority, when not the cloud's own"),
-)
-
 
 def google_settings(options: Mapping[str, Any], owner: Owner | None = None) -> dict[str, Any]:
     """:raises ValueError: one problem a line, ``option: what``."""
@@ -50,15 +42,4 @@ def google_settings(options: Mapping[str, Any], owner: Owner | None = None) -> d
                         "main calendar)")
     if problems:
         raise ValueError("\n".join(problems))
-    return dict(options)
-
-
-def microsoft_settings(options: Mapping[str, Any],
-                       owner: Owner | None = None) -> dict[str, Any]:
-    """:raises ValueError: one problem a line, ``option: what``."""
-    if "client_id" not in options:
-        raise ValueError("client_id: required")
-    cloud = options.get("cloud")
-    if cloud not in (None, *CLOUDS):
-        raise ValueError(f"cloud: unknown cloud {cloud!r} (one of: {', '.join(CLOUDS)})")
     return dict(options)

@@ -18,16 +18,16 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .._shared.ical import read_event, read_events
+from ..base import CalendarChanges, CalendarSource, Event
+from ..errors import BadData, ProviderUnavailable
 from . import maildir
-from .base import CalendarChanges, CalendarSource, Event
-from .errors import BadData, ProviderUnavailable
-from .ical import read_event, read_events
 from .maildir import SETTLE_NS, MaildirMailbox
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
 
-    from . import Owner
+    from .. import Owner
 
 logger = logging.getLogger(__name__)
 

@@ -77,10 +77,10 @@ from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
-from .base import DraftRef, Folder, Interest, Mailbox, MailMessage, MessageBatch, ReplyTo
-from .errors import ProviderUnavailable
-from .excerpt import excerpt_of
-from .headers import MARKER_HEADER, known_suffix, prepared, to_mail_message
+from .._shared.excerpt import excerpt_of
+from .._shared.headers import MARKER_HEADER, known_suffix, prepared, to_mail_message
+from ..base import DraftRef, Folder, Interest, Mailbox, MailMessage, MessageBatch, ReplyTo
+from ..errors import ProviderUnavailable
 
 logger = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 ``followup auth`` runs the device-code flow (works over SSH and on headless
 machines) or, with ``--browser``, the interactive flow with a loopback redirect.
 Either way the serialised msal token cache goes to the keyring
-(:mod:`providers.secrets`), split across entries ``NAME``, ``NAME#1``, ...
+(:mod:`providers._shared.secrets`), split across entries ``NAME``, ``NAME#1``, ...
 because some backends hold only a few KB per entry. :class:`TokenSource` hands
 the provider access tokens, refreshing them silently and writing a changed
 cache back. Failures become the project's errors: a grant that only a new
@@ -26,8 +26,8 @@ from urllib.parse import urlsplit
 import msal
 import requests
 
-from . import secrets
-from .errors import AuthExpired, ProviderError, ProviderUnavailable
+from .._shared import secrets
+from ..errors import AuthExpired, ProviderError, ProviderUnavailable
 
 # Delegated permissions, the narrowest that work: read events; create and edit our
 # drafts (Mail.ReadWrite is the only scope that allows drafts); read the profile.

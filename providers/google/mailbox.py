@@ -22,7 +22,7 @@ Bodies: only for candidates (:meth:`Interest.matches` on the headers, or a threa
 the interest names, which skips the metadata step) a second ``messages.get`` with
 ``format=full``: the parts come decoded, attachments only as an ``attachmentId``
 that is never fetched, and the first text part (else the HTML one) becomes the
-bounded excerpt (:mod:`providers.excerpt`). ``format=raw`` costs the same 5 units
+bounded excerpt (:mod:`providers._shared.excerpt`). ``format=raw`` costs the same 5 units
 but carries every attachment. A candidate costs 10 units, any other message 5.
 
 The final search before a status check (:meth:`Gmail.search_answers`) is one
@@ -56,25 +56,18 @@ from email.parser import Parser
 from email.policy import default as default_policy
 from typing import Any
 
-from .base import (
-    DraftRef,
-    Folder,
-    Interest,
-    Mailbox,
-    MailMessage,
-    MessageBatch,
-    ReplyTo,
-)
-from .errors import ProviderUnavailable
-from .excerpt import MAX_INPUT, text_from_html, tidy
-from .google_api import GoogleApi
-from .headers import MARKER_HEADER, RULE_HEADERS, known_suffix, prepared, to_mail_message
-from .retry import ExpectedStatus
+from .._shared.excerpt import MAX_INPUT, text_from_html, tidy
+from .._shared.headers import MARKER_HEADER, RULE_HEADERS, known_suffix, prepared, to_mail_message
+from .._shared.retry import ExpectedStatus
+from ..base import DraftRef, Folder, Interest, Mailbox, MailMessage, MessageBatch, ReplyTo
+from ..errors import ProviderUnavailable
+from .api import GoogleApi
 
 logger = logging.getLogger(__name__)
 
 # Only these headers are fetched (format=metadata): what the answer and sent-note rules
-# read, and every header of providers.headers.RULE_HEADERS (Gmail matches names in any case).
+# read, and every header of providers._shared.headers.RULE_HEADERS (Gmail matches names in
+# any case).
 _NAMED = ("From", "To", "Cc", "Reply-To", "Date", "Subject", "Message-ID", "In-Reply-To",
           "References", "Content-Type", MARKER_HEADER, "Auto-Submitted", "X-Autoreply",
           "X-Autorespond", "Precedence", "X-Auto-Response-Suppress", "List-Id",
@@ -98,7 +91,7 @@ Registrable = Callable[[str], str]
 class Gmail(Mailbox):
     """``registrable`` maps a domain to its registrable part for :meth:`Interest.matches`
     (the engine's public-suffix function); by default the interest's own domains decide
-    (:func:`providers.headers.known_suffix`), which needs no suffix list."""
+    (:func:`providers._shared.headers.known_suffix`), which needs no suffix list."""
 
     def __init__(self, api: GoogleApi, registrable: Registrable | None = None) -> None:
         self.api = api

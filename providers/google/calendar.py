@@ -1,9 +1,9 @@
 """The "google" provider: Google Calendar v3 and Gmail v1 through google-api-python-client.
 
 The client library uses the discovery documents it ships (``static_discovery``);
-credentials come from the keyring (:mod:`providers.google_auth`), a refreshed
+credentials come from the keyring (:mod:`providers.google.auth`), a refreshed
 token is written back after each call, and every error is translated in
-:mod:`providers.google_api`. The mailbox half is :mod:`providers.gmail`.
+:mod:`providers.google.api`. The mailbox half is :mod:`providers.google.mailbox`.
 
 Account options: ``client_secrets`` (used by ``followup auth`` only),
 ``calendars`` (default ``["primary"]``) and ``endpoint`` (the API root, for
@@ -35,22 +35,19 @@ import json
 import logging
 import re
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime, tzinfo
 from datetime import time as dtime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from .base import Account, Attendee, CalendarChanges, CalendarSource, Event, Response
-from .errors import ProviderUnavailable
-from .gmail import Gmail
-from .google_api import GoogleApi
-from .retry import ExpectedStatus, Retry
+from .._shared.retry import ExpectedStatus
+from ..base import Attendee, CalendarChanges, CalendarSource, Event, Response
+from ..errors import ProviderUnavailable
+from .api import GoogleApi
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
 
-    from . import Owner
+    pass
 
 logger = logging.getLogger(__name__)
 
@@ -284,46 +281,3 @@ def _overlaps(event: Event, start: datetime, end: datetime) -> bool:
 
 def _rfc3339(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-@dataclass
-class GoogleAccount(Account):
-    api: GoogleApi | None = None
-
-    def close(self) -> None:
-        if self.api is not None:
-            self.api.close()
-
-
-def open_pair(account: str, options: Mapping[str, Any], owner: Owner | None = None, *,
-              retry: Retry | None = None) -> GoogleAccount:
-    """Calendar and Gmail on one session (one token). Cheap: nothing is read from the
-    keyring and no client is built until the first call."""
-    api = GoogleApi(account, options.get("endpoint") or None, retry=retry)
-    return GoogleAccount(
-        name=account,
-        calendar=GoogleCalendar(api, options.get("calendars") or ["primary"]),
-        mailbox=Gmail(api),
-        provider="google",
-        api=api,
-    )
-
-
-def open_calendar(account: str, options: Mapping[str, Any], owner: Owner | None = None
-                  ) -> tuple[GoogleCalendar, Callable[[], None]]:
-    """The calendar alone (beside another backend's mailbox); the token is the account's."""
-    api = GoogleApi(account, options.get("endpoint") or None)
-    return GoogleCalendar(api, options.get("calendars") or ["primary"]), api.close
-
-
-def open_mailbox(account: str, options: Mapping[str, Any], owner: Owner | None = None
-                 ) -> tuple[Gmail, Callable[[], None]]:
-    """Gmail alone (beside another backend's calendar)."""
-    api = GoogleApi(account, options.get("endpoint") or None)
-    return Gmail(api), api.close
-
-
-def open_account(account: Any, config: Any = None, *,
-                 retry: Retry | None = None) -> GoogleAccount:
-    """:func:`open_pair` of an entry with ``name`` and ``options`` (tests, benches)."""
-    return open_pair(account.name, account.options, retry=retry)
