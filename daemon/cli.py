@@ -40,6 +40,7 @@ Getting started:
   followup demo              the whole loop on sample data, no account needed
   followup init              guided set-up: config, authorisation, checks
   followup run               the service (systemd, launchd or Task Scheduler runs it)
+  followup service install   the systemd unit or launchd agent that runs it
 \b
 Files:
   config   ~/.config/interview-followup/config.toml (Linux),
@@ -586,6 +587,31 @@ def doctor(ctx: click.Context) -> None:
 
     ok = run_checks(_config(ctx), click.echo)
     ctx.exit(0 if ok else 1)
+
+
+@cli.group()
+def service() -> None:
+    """The systemd unit (Linux) or launchd agent (macOS) that runs `followup run`."""
+
+
+@service.command("install")
+@click.option("--print", "show", is_flag=True, help="Print the file instead of writing it.")
+@click.option("--force", is_flag=True, help="Replace a file that differs.")
+def service_install(show: bool, force: bool) -> None:
+    """Write the service file naming this `followup`, then say how to start it."""
+    import sys
+
+    from . import service_files
+
+    found = service_files.for_platform(sys.platform, service_files.followup_command(),
+                                       Path.home())
+    if show:
+        click.echo(found.text, nl=False)
+        return
+    wrote = service_files.install(found, force=force)
+    click.echo(f"{'Wrote' if wrote else 'Already in place:'} {found.path}\nNext:")
+    for step in found.next_steps:
+        click.echo(f"  {step}")
 
 
 @cli.command()

@@ -35,6 +35,15 @@ def test_the_shipped_example_is_the_documented_one() -> None:
         ROOT / "config.example.toml").read_text()
 
 
+def test_the_shipped_service_files_are_those_of_systemd() -> None:
+    """`followup service install` writes the package's copies (no checkout needed)."""
+    shipped = ROOT / "daemon" / "files"
+    assert (shipped / "interview-followup.service").read_text() == (
+        ROOT / "systemd" / "interview-followup.service").read_text()
+    assert (shipped / "io.github.interview-followup.plist").read_text() == (
+        ROOT / "systemd" / "launchd" / "io.github.interview-followup.plist").read_text()
+
+
 def test_systemd_and_launchd_run_what_pipx_installs() -> None:
     unit = (ROOT / "systemd" / "interview-followup.service").read_text()
     assert re.search(r"^ExecStart=%h/\.local/bin/followup run$", unit, re.M)
