@@ -1,0 +1,76 @@
+"""providers._shared.dirwatch: the names that appeared and disappeared in a directory since
+it was armed, as a Maildir reader applies them instead of listing 200,000 names again."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+from interview_followup.providers._shared.dirwatch import DirWatch
+
+linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")
+
+
+@pytest.fixture
+def maildir(tmp_path: Path) -> Path:
+    for leaf in ("new", "cur", "tmp"):
+        (tmp_path / leaf).mkdir()
+    return tmp_path
+
+
+@linux
+def test_a_message_marked_read_moves_from_new_to_cur(maildir: Path) -> None:
+    watch = DirWatch()
+    new, cur = str(maildir / "new"), str(maildir / "cur")
+    assert watch.arm(new) and watch.arm(cur)
+    (maildir / "tmp" / "1.a.host").write_text("x")
+    os.rename(maildir / "tmp" / "1.a.host", maildir / "new" / "1.a.host")  # delivered
+    first_new = watch.changes(new)
+    assert first_new is not None and first_new.added == {"1.a.host"}
+    os.rename(maildir / "new" / "1.a.host", maildir / "cur" / "1.a.host:2,S")  # read
+    after_new, after_cur = watch.changes(new), watch.changes(cur)
+    assert after_new is not None and after_new.removed == {"1.a.host"}
+    assert after_new.added == set()
+    assert after_cur is not None and after_cur.added == {"1.a.host:2,S"}
+    # Asked again with nothing new: nothing.
+    quiet = watch.changes(cur)
+    assert quiet is not None and quiet.added == set() and quiet.removed == set()
+    watch.close()
+
+
+@linux
+def test_a_flag_change_is_a_new_name_and_a_deletion_is_seen(maildir: Path) -> None:
+    cur = maildir / "cur"
+    (cur / "2.b.host:2,").write_text("x")
+    watch = DirWatch()
+    assert watch.arm(str(cur))
+    os.rename(cur / "2.b.host:2,", cur / "2.b.host:2,FS")  # flagged by the mail client
+    (cur / "3.c.host:2,S").write_text("y")  # mbsync delivers read mail straight to cur/
+    (cur / "3.c.host:2,S").unlink()  # and it is gone again before the next read
+    seen = watch.changes(str(cur))
+    assert seen is not None
+    assert seen.added == {"2.b.host:2,FS"}
+    assert seen.removed == {"2.b.host:2,", "3.c.host:2,S"}
+    watch.close()
+
+
+@linux
+def test_a_directory_moved_away_or_never_armed_is_unknown(maildir: Path) -> None:
+    watch = DirWatch()
+    assert watch.changes(str(maildir / "cur")) is None  # never armed: list it
+    assert watch.arm(str(maildir / "cur"))
+    os.rename(maildir / "cur", maildir / "cur-old")
+    assert watch.changes(str(maildir / "cur")) is None  # moved itself: list again
+    assert not watch.arm(str(maildir / "missing"))
+    assert watch.changes(str(maildir / "missing")) is None
+    watch.close()
+
+
+def test_without_inotify_every_change_is_unknown(maildir: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "platform", "darwin")
+    watch = DirWatch()
+    assert not watch.arm(str(maildir / "cur"))
+    assert watch.changes(str(maildir / "cur")) is None
