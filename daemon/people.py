@@ -39,6 +39,9 @@ NOT_A_PERSON = frozenset({
     "hr", "people", "admin", "support", "info", "office", "calendar", "scheduling", "noreply",
     "notifications", "interviews", "interview", "acquisition", "staffing", "room", "hello",
     "contact", "sales", "team's", "group", "department", "desk", "help", "mail", "inbox",
+    # a firm's name in the display name: "Ellis Hart Studio" is no Ellis to greet
+    "studio", "studios", "lab", "labs", "inc", "llc", "ltd", "gmbh", "agency", "partners",
+    "ventures", "consulting", "foundation", "company", "corp", "corporation", "limited",
 })
 # Two-letter starts a first name can have; "jdoe" or "mlee" are initials plus a surname.
 _ONSETS = frozenset((
@@ -88,6 +91,11 @@ def _first_name_from_email(email: str) -> str:
     return _titlecase(first)
 
 
+def names_a_group(name: str) -> bool:
+    """A display name naming a team, a function or a firm rather than a person."""
+    return any(fold(t).strip(".,'") in NOT_A_PERSON for t in clean_name(name).split())
+
+
 def first_name(name: str) -> str:
     """'Dr. Jane Doe' -> 'Jane'; 'Doe, Jane' -> 'Jane'; '' when it is no person's name."""
     name = clean_name(name)
@@ -135,6 +143,8 @@ class Recipient:
             found = first_name(self.name)
             if found:
                 return found
+            if names_a_group(self.name):
+                return ""  # "Ellis Hart Studio" <ellis@...>: the address is no safer a guess
         return _first_name_from_email(self.email) if self.email else ""
 
 

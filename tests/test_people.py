@@ -157,6 +157,9 @@ def test_main_contact_same_domain_organizer_counts_only_for_freemail(tmp_path: P
     ("J. Doe", "jane.doe@acme.com", "Jane"),
     ("Dr. Doe", "x@acme.com", ""),
     ("Acme Recruiting Team", "x@acme.com", ""),
+    ("Ellis Hart Studio", "ellis@hartstudio.example", ""),  # a firm, not Ellis
+    ("Northwind Labs", "x@acme.com", ""),
+    ("Brightline Ventures, Inc.", "x@acme.com", ""),
     ("jane.doe@acme.com", "jane.doe@acme.com", "Jane"),
     ("", "jane.doe@acme.com", "Jane"),
     ("", "jane_doe2@acme.com", "Jane"),
