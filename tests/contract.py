@@ -13,17 +13,22 @@ that need it are skipped with that reason (never silently passed):
 ``supports_answer_fields`` (Reply-To, Content-Type and a body excerpt),
 ``supports_folders`` (every folder of rule 6, moves, the final search) and
 ``CalendarContract.supports_lookup`` (an event found again outside the window).
+
+The failure contracts at the end (issue 10) hold for every backend, without capability
+flags: an unreachable part, a malformed answer and (where there is a login) a refused
+one each end in the project's own error, never a library's.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
 from email.message import EmailMessage
 from email.policy import default as default_policy
 from email.utils import format_datetime, make_msgid
-from typing import Any
+from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -37,6 +42,12 @@ from interview_followup.providers.base import (
     Mailbox,
     MessageBatch,
     Response,
+)
+from interview_followup.providers.errors import (
+    AuthExpired,
+    BadData,
+    ProviderError,
+    ProviderUnavailable,
 )
 
 MARKER = "X-Interview-Followup"
@@ -478,3 +489,154 @@ class CalendarContract:
         self.put_event(calendar, interview("other@acme.example", title="Lunch", cancelled=True))
         assert calendar.lookup("other@acme.example", NY) is None
         assert calendar.lookup("never-was@acme.example", NY) is None
+
+
+# -- failure contracts (issue 10) -----------------------------------------------------
+#
+# However a backend fails, the engine sees one of the project's errors
+# (providers/errors.py), never a library's (socket.error, requests, imaplib, caldav,
+# httplib2, googleapiclient's HttpError, json.JSONDecodeError, icalendar's ValueError):
+# a backend's test module subclasses CalendarFailureContract / MailboxFailureContract,
+# and also CalendarLoginContract / MailboxLoginContract when the backend has a login.
+# Each fixture hands over a part broken one way (a server stopped, a folder removed, a
+# server answering garbage, a password refused) as a Broken: the part, its account and
+# what else the message must name (the host, the file). The part was read once before
+# it broke, so a read from that checkpoint is tried as well as a first one.
+
+P = TypeVar("P", CalendarSource, Mailbox)
+
+
+@dataclass(frozen=True)
+class Broken(Generic[P]):
+    """A calendar source or mailbox set up to fail, and what its error must name."""
+
+    part: P
+    account: str
+    names: tuple[str, ...] = ()  # each must be in the error's text: host:port, a path
+    checkpoint: str | None = None  # from a read made before it broke
+
+
+FAILING_MARKER = "iv-1@acme.example/thank-you/dana@acme.example"
+INTEREST = Interest(domains=frozenset({"acme.example"}))
+
+
+def _since() -> datetime:
+    return datetime.now(UTC) - timedelta(days=7)
+
+
+CALENDAR_CALLS: dict[str, Callable[[Broken[CalendarSource]], object]] = {
+    "changes": lambda b: b.part.changes(None, *WINDOW, NY),
+    "changes since a checkpoint": lambda b: b.part.changes(b.checkpoint, *WINDOW, NY),
+    "lookup": lambda b: b.part.lookup("iv-1@acme.example", NY),
+}
+MAILBOX_CALLS: dict[str, Callable[[Broken[Mailbox]], object]] = {
+    "messages_since": lambda b: b.part.messages_since(None, _since(), INTEREST),
+    "messages_since a checkpoint": lambda b: b.part.messages_since(b.checkpoint, _since(),
+                                                                   INTEREST),
+    "create_draft": lambda b: b.part.create_draft(draft(FAILING_MARKER), FAILING_MARKER, None),
+    "find_marker": lambda b: b.part.find_marker(FAILING_MARKER),
+    "search_answers": lambda b: b.part.search_answers(_since(), INTEREST),
+}
+
+
+def fails_with(error: type[ProviderError], broken: Broken[Any],
+               call: Callable[[Broken[Any]], object], name: str) -> ProviderError:
+    """Run ``call`` on the broken part: it must raise exactly ``error`` (not a subclass, not
+    a library's exception) for the part's account, naming what failed."""
+    try:
+        result = call(broken)
+    except ProviderError as exc:
+        assert type(exc) is error, (f"{name}: {type(exc).__name__} ({exc}), expected "
+                                    f"{error.__name__}")
+        assert exc.account == broken.account
+        text = str(exc)
+        assert text.startswith(f"account {broken.account!r}: ")
+        for what in broken.names:
+            assert what in text, f"{name}: {what!r} is not named in {text!r}"
+        return exc
+    except Exception as exc:  # the point of the contract: name the leak
+        pytest.fail(f"{name}: a library exception leaked: {type(exc).__module__}."
+                    f"{type(exc).__qualname__}: {exc}", pytrace=False)
+    pytest.fail(f"{name}: no error from a broken part (returned {result!r})", pytrace=False)
+
+
+class CalendarFailureContract:
+    """An unreachable calendar and one that answers what cannot be read."""
+
+    # The exact error a malformed answer ends in: BadData where the answer itself is
+    # refused (a file or feed that is not iCalendar, a server's unreadable XML),
+    # ProviderUnavailable where the backend takes it for a transient fault (an API's
+    # garbled JSON is retried like an outage) or the place is not what it must be.
+    malformed_error: type[ProviderError] = BadData
+
+    @pytest.fixture
+    def unreachable_calendar(self) -> Broken[CalendarSource]:
+        """Read once, then out of reach: its server stopped, its file or folder removed."""
+        raise NotImplementedError
+
+    @pytest.fixture
+    def malformed_calendar(self) -> Broken[CalendarSource]:
+        """Read once, then what it holds or answers is not what the backend reads."""
+        raise NotImplementedError
+
+    @pytest.mark.parametrize("call", CALENDAR_CALLS)
+    def test_unreachable_is_provider_unavailable(
+            self, unreachable_calendar: Broken[CalendarSource], call: str) -> None:
+        fails_with(ProviderUnavailable, unreachable_calendar, CALENDAR_CALLS[call], call)
+
+    @pytest.mark.parametrize("call", CALENDAR_CALLS)
+    def test_malformed_answer_is_the_projects_error(
+            self, malformed_calendar: Broken[CalendarSource], call: str) -> None:
+        fails_with(self.malformed_error, malformed_calendar, CALENDAR_CALLS[call], call)
+
+
+class CalendarLoginContract:
+    """A calendar whose login is refused (a wrong password, a revoked grant, a 401)."""
+
+    @pytest.fixture
+    def refused_calendar(self) -> Broken[CalendarSource]:
+        raise NotImplementedError
+
+    @pytest.mark.parametrize("call", CALENDAR_CALLS)
+    def test_refused_login_is_auth_expired(
+            self, refused_calendar: Broken[CalendarSource], call: str) -> None:
+        exc = fails_with(AuthExpired, refused_calendar, CALENDAR_CALLS[call], call)
+        assert f"followup auth {refused_calendar.account}" in str(exc)
+
+
+class MailboxFailureContract:
+    """An unreachable mailbox and one that answers what cannot be read."""
+
+    malformed_error: type[ProviderError] = BadData  # as CalendarFailureContract's
+
+    @pytest.fixture
+    def unreachable_mailbox(self) -> Broken[Mailbox]:
+        raise NotImplementedError
+
+    @pytest.fixture
+    def malformed_mailbox(self) -> Broken[Mailbox]:
+        raise NotImplementedError
+
+    @pytest.mark.parametrize("call", MAILBOX_CALLS)
+    def test_unreachable_is_provider_unavailable(
+            self, unreachable_mailbox: Broken[Mailbox], call: str) -> None:
+        fails_with(ProviderUnavailable, unreachable_mailbox, MAILBOX_CALLS[call], call)
+
+    @pytest.mark.parametrize("call", MAILBOX_CALLS)
+    def test_malformed_answer_is_the_projects_error(
+            self, malformed_mailbox: Broken[Mailbox], call: str) -> None:
+        fails_with(self.malformed_error, malformed_mailbox, MAILBOX_CALLS[call], call)
+
+
+class MailboxLoginContract:
+    """A mailbox whose login is refused."""
+
+    @pytest.fixture
+    def refused_mailbox(self) -> Broken[Mailbox]:
+        raise NotImplementedError
+
+    @pytest.mark.parametrize("call", MAILBOX_CALLS)
+    def test_refused_login_is_auth_expired(
+            self, refused_mailbox: Broken[Mailbox], call: str) -> None:
+        exc = fails_with(AuthExpired, refused_mailbox, MAILBOX_CALLS[call], call)
+        assert f"followup auth {refused_mailbox.account}" in str(exc)

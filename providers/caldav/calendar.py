@@ -28,7 +28,9 @@ Errors::
     outage, 5xx, 429                     -> retried, then ProviderUnavailable / RateLimited
     other 4xx, a calendar named in the
     config that does not exist           -> ProviderUnavailable
-    unreadable XML                       -> BadData
+    unreadable XML (python-caldav's too) -> BadData
+
+Each error names the server (host and port) that failed.
 """
 
 from __future__ import annotations
@@ -47,7 +49,7 @@ from xml.sax.saxutils import escape
 import requests
 from requests.auth import HTTPBasicAuth
 
-from .._shared.http import Http
+from .._shared.http import TRANSPORT_ERRORS, Http, transport_failure
 from .._shared.ical import read_event, read_events
 from .._shared.retry import Failure
 from ..base import CalendarChanges, CalendarSource, Event
@@ -90,6 +92,8 @@ class CalDAVCalendar(CalendarSource):
         self.username = username
         self._password = password
         self.names = calendars
+        # The server as errors name it: host and port, never a user or a path.
+        self.server = urlsplit(url).netloc.rpartition("@")[2] or url
         self.http = http or Http(account)
         self._known: tuple[RemoteCalendar, ...] = ()  # from the last read, for look-ups
         # url -> ((token, etags, window), events, problems) of the last query:
@@ -211,7 +215,8 @@ class CalDAVCalendar(CalendarSource):
                         "every event instead", self.account, what, status)
             response = self._send(what, "REPORT", calendar.url, fallback, auth, depth="1")
         if response.status_code == 404:
-            raise ProviderUnavailable(self.account, f"{what}: the calendar is gone (HTTP 404)")
+            raise ProviderUnavailable(self.account, f"{self._at(what)}: the calendar is gone "
+                                      "(HTTP 404)")
         self._check(response, what, (207,))
         for href, _, props in _responses(self._xml(response, what)):
             data = props.get(CAL + "calendar-data")
@@ -248,7 +253,7 @@ class CalDAVCalendar(CalendarSource):
         token = tree.findtext(DAV + "sync-token") or ""
         members = tree.findall(DAV + "response")
         if not token:
-            raise BadData(self.account, what, "no sync-token in the answer")
+            raise BadData(self.account, self._at(what), "no sync-token in the answer")
         return RemoteCalendar(calendar.url, calendar.name, token=token), bool(members)
 
     def _etag_digest(self, url: str, name: str, auth: HTTPBasicAuth) -> str:
@@ -301,9 +306,11 @@ class CalDAVCalendar(CalendarSource):
         """The calendar home URL, found by python-caldav (principal, calendar-home-set)."""
         import caldav
         from caldav.lib import error as caldav_error
+        from lxml import etree
 
-        attempt = 0
-        while True:
+        what = self._at("CalDAV discovery")
+
+        def attempt() -> str | Failure:
             client = caldav.DAVClient(url=self.url, auth=auth, timeout=30)
             client.session.close()
             client.session = self.http.session  # one session: pooling, proxies, user agent
@@ -312,25 +319,30 @@ class CalDAVCalendar(CalendarSource):
                 return str(principal.calendar_home_set.url)
             except caldav_error.AuthorizationError:
                 raise self._refused(401) from None
-            except (requests.RequestException, OSError) as exc:
-                failure = Failure(type(exc).__name__, rate=False)
+            except TRANSPORT_ERRORS as exc:
+                return transport_failure(self.account, what, exc)
             except caldav_error.DAVError as exc:
                 text = str(getattr(exc, "reason", "") or "")
                 if any(f" {code}" in f" {text}" for code in ("500", "502", "503", "504")):
-                    failure = Failure(f"discovery: {text[:80]}", rate=False)
-                else:
-                    raise ProviderUnavailable(self.account, f"CalDAV discovery at {self.url} "
-                                              f"failed: {type(exc).__name__} "
-                                              f"{text[:200]}".strip()) from None
-            attempt += 1
-            self.http.retry.sleep(self.http.retry.wait_after(
-                failure, attempt, self.account, "CalDAV discovery"))
+                    return Failure(f"discovery: {text[:80]}", rate=False)
+                raise ProviderUnavailable(self.account, f"CalDAV discovery at {self.url} "
+                                          f"failed: {type(exc).__name__} "
+                                          f"{text[:200]}".strip()) from None
+            except (etree.LxmlError, ValueError, LookupError, AttributeError,
+                    TypeError) as exc:
+                # python-caldav parses the answers itself: XML no parser reads (lxml's
+                # error), or XML without what it looks for (its own look-ups fail).
+                detail = (str(exc).splitlines() or [""])[0][:200]
+                raise BadData(self.account, what, f"unreadable answer ({type(exc).__name__}"
+                              f": {detail})") from None
+
+        return self.http.retrying(what, attempt)
 
     # -- one request -----------------------------------------------------------------------
     def _send(self, what: str, method: str, url: str, body: str, auth: HTTPBasicAuth, *,
               depth: str) -> requests.Response:
-        return self.http.send(what, method, url, data=body.encode("utf-8"), auth=auth,
-                              headers={**_XML, "Depth": depth})
+        return self.http.send(self._at(what), method, url, data=body.encode("utf-8"),
+                              auth=auth, headers={**_XML, "Depth": depth})
 
     def _check(self, response: requests.Response, what: str, ok: tuple[int, ...]) -> None:
         status = response.status_code
@@ -338,19 +350,23 @@ class CalDAVCalendar(CalendarSource):
             return
         if status in {401, 403}:
             raise self._refused(status)
-        raise ProviderUnavailable(self.account, f"{what}: HTTP {status}")
+        raise ProviderUnavailable(self.account, f"{self._at(what)}: HTTP {status}")
+
+    def _at(self, what: str) -> str:
+        """``what`` with the server it was asked of, for errors and retries."""
+        return f"{what} at {self.server}"
 
     def _refused(self, status: int) -> AuthExpired:
-        return AuthExpired(self.account, f"the CalDAV server refused the login of "
-                           f"{self.username!r} (HTTP {status}); store the right password (an "
-                           f"app-specific one for iCloud and Fastmail): followup auth "
-                           f"{self.account}")
+        return AuthExpired(self.account, f"the CalDAV server {self.server} refused the "
+                           f"login of {self.username!r} (HTTP {status}); store the right "
+                           f"password (an app-specific one for iCloud and Fastmail): followup "
+                           f"auth {self.account}")
 
     def _xml(self, response: requests.Response, what: str) -> ET.Element:
         try:
             return ET.fromstring(response.content)
         except ET.ParseError as exc:
-            raise BadData(self.account, what, f"unreadable XML: {exc}") from None
+            raise BadData(self.account, self._at(what), f"unreadable XML: {exc}") from None
 
     def _auth(self) -> HTTPBasicAuth:
         # Basic from the first request: no 401 round trip to negotiate (iCloud, Fastmail

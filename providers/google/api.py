@@ -8,7 +8,8 @@ every Google or transport exception is translated here, at one place::
     429, 403 rateLimitExceeded/userRateLimitExceeded -> retried, Retry-After honoured,
                                                         then RateLimited
     403 dailyLimitExceeded/quotaExceeded             -> RateLimited at once
-    5xx, dropped connections, socket/httplib2 errors -> retried, then ProviderUnavailable
+    5xx, dropped connections, socket/httplib2 errors,
+    an answer that is not JSON                       -> retried, then ProviderUnavailable
     other 4xx                                        -> ProviderUnavailable naming the method
 
 Retries back off exponentially with jitter from a base of 1 s, at most
@@ -107,7 +108,7 @@ class GoogleApi:
         attempt = 0
         while True:
             try:
-                return request()
+                result = request()
             except HttpError as exc:
                 status = int(exc.resp.status)
                 if status in expect:
@@ -123,6 +124,13 @@ class GoogleApi:
                 failure = Failure("token refresh failed", rate=False)
             except TRANSIENT as exc:
                 failure = Failure(f"{type(exc).__name__}: {exc}".strip(": "), rate=False)
+            else:
+                if not isinstance(result, str | bytes):
+                    return result
+                # The client library hands back a body that is not JSON as it came (a
+                # captive portal's page, a proxy's error, a cut answer): garbled, not data.
+                failure = Failure(f"an answer that is not JSON ({len(result)} bytes)",
+                                  rate=False)
             attempt += 1
             self.retry.sleep(self.retry.wait_after(failure, attempt, self.account, method))
 

@@ -1,7 +1,8 @@
-"""Requests to Microsoft Graph: the bearer token, throttling, retries and error translation.
+"""Requests to Microsoft Graph: the bearer token, Graph's error codes, paging.
 
-Used by the "microsoft" backend (its calendar.py and mailbox.py); every HTTP or transport
-failure is translated here, at one place::
+Used by the "microsoft" backend (its calendar.py and mailbox.py). The session, the retry
+loop and the translation of transport errors and throttling are the shared ones of
+:mod:`providers._shared.http`; what is Graph's own is translated here::
 
     401 (once more with a fresh token first), token refresh refused,
     403 ErrorAccessDenied / Authorization_RequestDenied  -> AuthExpired (the account pauses)
@@ -15,7 +16,7 @@ failure is translated here, at one place::
 At most :data:`MAX_IN_FLIGHT` requests of one mailbox are on the wire at once
 (Outlook allows four concurrent requests per mailbox and app); a retry waits
 outside that limit. Connection set-up failures (nothing was sent) are retried by
-urllib3 itself; everything else by :meth:`GraphHttp.request` only, at most
+urllib3 itself; everything else by the shared loop only, at most
 :attr:`Retry.tries` attempts, and for a draft creation after ``before_retry`` has
 looked for the draft by its marker. Testing knob: ``FOLLOWUP_GRAPH_RETRY_BASE``
 (seconds) lowers the backoff base for test runs against a fake server; it is not a
@@ -30,7 +31,6 @@ from __future__ import annotations
 import json
 import logging
 import re
-import threading
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime, tzinfo
 from typing import Any, Protocol
@@ -38,10 +38,9 @@ from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
-from requests.adapters import HTTPAdapter
-from urllib3.util.retry import Retry as Urllib3Retry
 
-from .._shared.retry import ExpectedStatus, Failure, Retry, retry_after
+from .._shared.http import Http, new_session, status_failure
+from .._shared.retry import ExpectedStatus, Failure, Retry
 from ..errors import AuthExpired, ProviderUnavailable
 
 logger = logging.getLogger(__name__)
@@ -51,8 +50,6 @@ MAX_IN_FLIGHT = 4
 RESYNC_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid",
                           "invaliddeltatoken", "errorinvalidsyncstatedata"})
 ACCESS_CODES = frozenset({"erroraccessdenied", "accessdenied", "authorization_requestdenied"})
-RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
-TIMEOUT = (10.0, 60.0)  # connect, read (seconds)
 CHECKPOINT_VERSION = 1
 _UTC_NAMES = frozenset({"utc", "etc/utc", "gmt", "tzone://microsoft/utc",
                         "coordinated universal time"})
@@ -66,19 +63,17 @@ class DeltaExpired(Exception):
     """A delta or next link Graph no longer accepts: the caller starts a new round."""
 
 
-class GraphHttp:
-    """One account's HTTP session to Graph, and the one place requests are made."""
+class GraphHttp(Http):
+    """One account's HTTP session to Graph, and the one place its requests are made."""
+
+    RETRY_ENV = "FOLLOWUP_GRAPH_RETRY_BASE"
 
     def __init__(self, account: str, root: str, tokens: TokenProvider, *,
                  retry: Retry | None = None, session: requests.Session | None = None,
                  max_in_flight: int = MAX_IN_FLIGHT) -> None:
-        self.account = account
+        super().__init__(account, session=session, retry=retry, max_in_flight=max_in_flight)
         self.root = root.rstrip("/") + "/"
         self.tokens = tokens
-        self.retry = retry or Retry.from_env("FOLLOWUP_GRAPH_RETRY_BASE")
-        self._session = session or _session()
-        self._slots = threading.BoundedSemaphore(max_in_flight)
-        self.requests_made = 0  # every request put on the wire, retries included
 
     def url(self, path: str) -> str:
         """``path`` under the v1.0 API of this account's Graph root."""
@@ -100,48 +95,37 @@ class GraphHttp:
         :raises: AuthExpired, RateLimited, ProviderUnavailable, ExpectedStatus, DeltaExpired.
         """
         self._check_origin(url)
-        attempt = 0
-        refreshed = force = False
-        while True:
-            if attempt and before_retry is not None:
-                earlier = before_retry()
-                if earlier is not None:
-                    return earlier
-            try:
-                response = self._send(method, url, params, json, headers, fresh=force)
-                force = False
-            except (requests.RequestException, OSError) as exc:
-                failure = Failure(type(exc).__name__, rate=False)
-            else:
+        refreshed = fresh = False
+
+        def sent_headers() -> dict[str, str]:
+            # Asked for every request: msal answers from its cache until the token is
+            # about to expire, then refreshes it (and the token source saves the cache).
+            token = self.tokens.access_token(force_refresh=fresh)
+            return {"Authorization": f"Bearer {token}", "Accept": "application/json",
+                    **(headers or {})}
+
+        def attempt() -> dict[str, Any] | Failure:
+            nonlocal refreshed, fresh
+            while True:
+                response = self.exchange(what, method, url, params=params, json=json,
+                                         headers=sent_headers)
+                if isinstance(response, Failure):
+                    return response
+                fresh = False
                 status = response.status_code
                 if status < 300:
                     try:
                         return _body(response)
                     except ValueError:
-                        failure = Failure("unreadable JSON in the answer", rate=False)
-                else:
-                    code = _error_code(response)
-                    if status == 401 and not refreshed:
-                        refreshed = force = True  # revoked or expired early: get another
-                        continue
-                    failure = self._failure(what, status, code, response, expect, delta)
-            attempt += 1
-            self.retry.sleep(self.retry.wait_after(failure, attempt, self.account, what))
+                        return Failure("unreadable JSON in the answer", rate=False)
+                code = _error_code(response)
+                if status == 401 and not refreshed:
+                    # Revoked or expired early: at once with another, not counted as a try.
+                    refreshed = fresh = True
+                    continue
+                return self._failure(what, status, code, response, expect, delta)
 
-    def _send(self, method: str, url: str, params: Mapping[str, str] | None, json: Any,
-              headers: Mapping[str, str] | None, *, fresh: bool) -> requests.Response:
-        all_headers = {"Authorization": f"Bearer {self._access_token(fresh)}",
-                       "Accept": "application/json", **(headers or {})}
-        with self._slots:
-            self.requests_made += 1
-            return self._session.request(method, url, params=params, json=json,
-                                         headers=all_headers, timeout=TIMEOUT,
-                                         allow_redirects=False)
-
-    def _access_token(self, fresh: bool) -> str:
-        # Asked for every request: msal answers from its cache until the token is
-        # about to expire, then refreshes it (and the token source saves the cache).
-        return self.tokens.access_token(force_refresh=fresh)
+        return self.retrying(what, attempt, before_retry=before_retry)
 
     def _failure(self, what: str, status: int, code: str, response: requests.Response,
                  expect: tuple[int, ...], delta: bool) -> Failure:
@@ -157,9 +141,9 @@ class GraphHttp:
         if status == 403 and lowered in ACCESS_CODES:
             raise AuthExpired(self.account, f"run: followup auth {self.account} "
                               "(and allow every permission it asks for)")
-        if status in RETRY_STATUSES:
-            return Failure(f"HTTP {status} {code}".strip(), rate=status == 429,
-                           retry_after=retry_after(response.headers.get("Retry-After")))
+        failure = status_failure(response, code)
+        if failure is not None:
+            return failure
         raise ProviderUnavailable(self.account, f"{what}: HTTP {status} {code}".strip())
 
     def _check_origin(self, url: str) -> None:
@@ -193,26 +177,10 @@ class GraphHttp:
             url, next_params = str(link), None
         raise ProviderUnavailable(self.account, f"{what}: the pages never ended")
 
-    def close(self) -> None:
-        self._session.close()
-
 
 def _session() -> requests.Session:
-    session = requests.Session()
-    # urllib3 retries only what cannot have reached Graph (a connection that was
-    # never made); anything later is the request loop's call, which looks for a draft's
-    # marker before it sends a create again. No read, status or other retries for any
-    # method, and POST and PATCH not even allowed them: a POST whose answer was lost may
-    # have made its draft. (An empty allowed_methods would mean every method in urllib3 2.)
-    adapter = HTTPAdapter(max_retries=Urllib3Retry(total=2, connect=2, read=0, status=0,
-                                                   other=0, redirect=0, backoff_factor=0.5,
-                                                   allowed_methods=frozenset({"GET"}),
-                                                   raise_on_status=False),
-                          pool_maxsize=MAX_IN_FLIGHT)
-    session.mount("https://", adapter)
-    session.mount("http://", adapter)
-    session.headers["User-Agent"] = "interview-followup"
-    return session
+    """The session a GraphHttp makes for itself (the shared one, a pool per slot)."""
+    return new_session(pool_maxsize=MAX_IN_FLIGHT)
 
 
 def _body(response: requests.Response) -> dict[str, Any]:
@@ -238,7 +206,6 @@ def _error_code(response: requests.Response) -> str:
     if isinstance(inner, dict) and str(inner.get("code") or "").lower() in RESYNC_CODES:
         return str(inner["code"])
     return code
-
 
 
 # -- Graph's formats -------------------------------------------------------------

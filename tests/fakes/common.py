@@ -3,7 +3,8 @@
 Each fake keeps its own error bodies and dispatch; only what is the same in both lives here.
 Both know the fault "drop-after" (:data:`WORK_DONE`): the request is carried out (a draft is
 made) and then the connection is closed without an answer, the case where a client that
-sends the request again by itself makes a second draft.
+sends the request again by itself makes a second draft; and "garbage" (:data:`GARBAGE`): a
+200 whose body is not JSON, changing no state (the failure contract's malformed answer).
 """
 
 from __future__ import annotations
@@ -13,6 +14,16 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 
 WORK_DONE = "drop-after"  # the fault that does the work, then loses the answer
+# The fault that answers 200 with a body that is not JSON (a captive portal, a proxy's
+# error page, a truncated answer): the client library's parser fails, never the HTTP layer.
+GARBAGE = "garbage"
+GARBAGE_BODY = (b"<html><head><title>Sign in to the Wi-Fi</title></head>"
+                b"<body>{\"not\": json</body></html>")
+
+
+def garbage_reply() -> Reply:
+    """200, Content-Type: application/json, and a body no JSON parser reads."""
+    return Reply(200, GARBAGE_BODY, {"Content-Type": "application/json; charset=UTF-8"})
 
 
 @dataclass

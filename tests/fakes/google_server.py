@@ -43,8 +43,9 @@ Behaviour worth knowing when coding against it:
 - Faults: ``at`` indexes count the API requests (OAuth endpoints excluded) that match ``paths``
   (a substring of the path) and ``method`` (when given), starting at 0 with the first such
   request *after* the ``inject`` call; ``rate`` draws from a generator seeded with ``seed``.
-  "429", "403-rate", "403-project-rate", "500", "503" and "drop" (the connection is closed
-  without an answer) change no state; "drop-after" carries the request out (``drafts.create``
+  "429", "403-rate", "403-project-rate", "500", "503", "drop" (the connection is closed
+  without an answer) and "garbage" (200 with a body that is not JSON) change no state;
+  "drop-after" carries the request out (``drafts.create``
   makes its draft) and then closes the connection without the answer. A faulted request is
   logged with ``fault`` set, status 0 for the drops. The Nth ``drafts.create``:
   ``inject("drop-after", at=[N], paths="/drafts", method="POST")``. Note that plain httplib2
@@ -82,11 +83,20 @@ from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
-from tests.fakes.common import WORK_DONE, FakeHandler, FaultPlan, FaultRule, Reply
+from tests.fakes.common import (
+    GARBAGE,
+    WORK_DONE,
+    FakeHandler,
+    FaultPlan,
+    FaultRule,
+    Reply,
+    garbage_reply,
+)
 
 logger = logging.getLogger(__name__)
 
-FAULTS = ("429", "403-rate", "403-project-rate", "500", "503", "drop", WORK_DONE)
+FAULTS = ("429", "403-rate", "403-project-rate", "500", "503", "drop", WORK_DONE,
+          GARBAGE)
 
 _AUTH = "https://www.googleapis.com/auth/"
 _MAIL = "https://mail.google.com/"
@@ -777,6 +787,8 @@ class FakeGoogle:
                              domain="usageLimits").reply()
         if rule.fault == "500":
             return _ApiError(500, "Internal error encountered.", "backendError").reply()
+        if rule.fault == GARBAGE:
+            return garbage_reply()
         return None  # "drop"
 
     # --- dispatch ---

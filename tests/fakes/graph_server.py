@@ -90,8 +90,9 @@ How it behaves, the way Graph does:
   ``send_attempts`` and answer 403 ``ErrorAccessDenied`` (never faulted, so every attempt
   is seen).
 - Faults (``inject``): "429" and "503" (with Retry-After), "500", "drop" (the connection is
-  closed without an answer) change no state; "drop-after" does the work (``POST
-  /me/messages`` and ``createReply`` make their draft), then drops the answer. ``at`` counts
+  closed without an answer) and "garbage" (200 with a body that is not JSON) change no
+  state; "drop-after" does the work (``POST /me/messages`` and ``createReply`` make their
+  draft), then drops the answer. ``at`` counts
   the Graph requests matching ``paths`` (a substring of the path) and ``method`` (when given)
   from the inject call on (0 is the next one); ``rate`` draws from a generator seeded with
   ``seed``. Identity endpoints get faults only from rules made with ``oauth=True``.
@@ -116,7 +117,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from tests.fakes.common import WORK_DONE, FaultPlan, FaultRule
+from tests.fakes.common import GARBAGE, WORK_DONE, FaultPlan, FaultRule, garbage_reply
 from tests.fakes.graph_identity import Access, IdentityPlatform, OAuthError, tls_material
 from tests.fakes.graph_mail import MailStore
 from tests.fakes.graph_protocol import (
@@ -148,7 +149,7 @@ from tests.fakes.graph_protocol import (
 
 logger = logging.getLogger(__name__)
 
-FAULTS = ("429", "503", "500", "drop", WORK_DONE)
+FAULTS = ("429", "503", "500", "drop", WORK_DONE, GARBAGE)
 _CAL_SCOPES = frozenset({"Calendars.Read", "Calendars.ReadWrite", "Calendars.Read.Shared",
                          "Calendars.ReadWrite.Shared"})
 _MAIL_READ = frozenset({"Mail.Read", "Mail.ReadWrite", "Mail.Read.Shared",
@@ -329,6 +330,8 @@ class FakeGraph(MailStore, IdentityPlatform):
         retry = rule.retry_headers()
         if rule.fault in ("drop", WORK_DONE):
             return None
+        if rule.fault == GARBAGE:
+            return garbage_reply()
         if oauth:
             error = "server_error" if rule.fault == "500" else "temporarily_unavailable"
             return json_reply(int(rule.fault), {"error": error, "error_description":
