@@ -290,3 +290,167 @@ def test_the_default_caches_are_those_of_the_sources_read_last(
     read_events(data, *WINDOW, NY, source="5.ics")
     assert len(ical._CACHES) == ical._MAX_CACHES
     assert list(ical._CACHES)[-1] == "5.ics" and "4.ics" not in ical._CACHES
+
+
+# -- a re-read that cuts only what changed (BlockCache.reread) -----------------
+
+FILLER = [event(f"filler-{n}", f"202611{1 + n % 28:02d}T{8 + n % 9:02d}0000", f"Filler {n}")
+          for n in range(40)]
+
+
+@pytest.fixture
+def small_runs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs of a few blocks, so that a small calendar has many of them."""
+    monkeypatch.setattr(ical, "_RUN", 700)
+
+
+def applied(before: list[Event], cache: BlockCache) -> list[Event]:
+    """The last result as the delta says: ``before`` less what went, plus what came."""
+    assert cache.delta is not None
+    gone, new = cache.delta
+    gone_ids = {id(e) for e in gone}
+    assert len(gone_ids) == len(gone) and gone_ids <= {id(e) for e in before}
+    kept = [e for e in before if id(e) not in gone_ids]
+    return sorted(kept + new, key=lambda e: (e.start.astimezone(UTC), e.uid))
+
+
+@pytest.mark.usefixtures("small_runs")
+def test_an_edit_cuts_only_the_middle(monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = BlockCache()
+    blocks = [*FILLER[:20], *BASE, *FILLER[20:]]
+    before, _ = both(calendar(*blocks), cache)
+    assert cache.delta is None  # a first read: all of it
+    cuts: list[int] = []
+    real = ical._split
+
+    def spy(data: bytes, source: str, where: ical._Where) -> list[ical._RawCalendar]:
+        cuts.append(len(data))
+        return real(data, source, where)
+
+    monkeypatch.setattr(ical, "_split", spy)
+    parse = ParseSpy(monkeypatch)
+    edited = [*blocks]
+    edited[21] = BASE[1].replace("Interview with Globex", "Interview with Globex (2nd round)")
+    data = calendar(*edited)
+    after = read_events(data, *WINDOW, NY, source="test.ics", cache=cache)
+    assert len(parse.take()) == 1
+    assert len(cuts) == 1 and cuts[0] < len(data) // 4  # only the middle was cut
+    assert cache.delta is not None
+    gone, new = cache.delta
+    # The other blocks cut again with it give the same Event objects back.
+    assert [e.title for e in gone if e not in new] == ["Interview with Globex"]
+    assert [e.title for e in new if e not in gone] == ["Interview with Globex (2nd round)"]
+    assert applied(before, cache) == after[0]
+    assert after == read_events(data, *WINDOW, NY, source="test.ics", cache=False)
+
+
+@pytest.mark.usefixtures("small_runs")
+def test_the_header_edit_of_the_benchmark_parses_nothing(monkeypatch: pytest.MonkeyPatch) -> None:
+    cache = BlockCache()
+    blocks = [*BASE, *FILLER]
+    before, _ = both(calendar(*blocks), cache)
+    spy = ParseSpy(monkeypatch)
+    for n in range(3):
+        data = calendar(*blocks, header=f"X-BENCH-EDIT:{n}\r\n")
+        assert read_events(data, *WINDOW, NY, source="test.ics", cache=cache)[0] == before
+        assert spy.take() == []
+        assert cache.delta is not None
+        gone, new = cache.delta  # the blocks cut again with the header, as they were
+        assert {id(e) for e in gone} == {id(e) for e in new}
+        assert both(data, cache)[0] == before
+        spy.take()  # what the read without the cache parsed
+
+
+@pytest.mark.usefixtures("small_runs")
+def test_what_the_middle_cannot_decide_is_read_whole() -> None:
+    cache = BlockCache()
+    blocks = [*BASE, *FILLER]
+    both(calendar(*blocks), cache)
+    # A problem: read whole (named at its line), and no layout until a read without one.
+    broken = [*blocks[:10], BROKEN[-1], *blocks[10:]]
+    _, problems = both(calendar(*broken), cache)
+    assert cache.delta is None and problems
+    both(calendar(*broken), cache)
+    assert cache.delta is None
+    both(calendar(*blocks), cache)
+    both(calendar(*blocks), cache)
+    assert cache.delta == ([], [])
+    # A header that changes how events read; another zone; other days.
+    both(calendar(*blocks, header="METHOD:CANCEL\r\n"), cache)
+    assert cache.delta is None
+    both(calendar(*blocks, header="METHOD:CANCEL\r\n"), cache, zone=BERLIN)
+    assert cache.delta is None
+    start, end = WINDOW
+    both(calendar(*blocks, header="METHOD:CANCEL\r\n"), cache, (start, end + timedelta(days=1)),
+         zone=BERLIN)
+    assert cache.delta is None
+    # The window moved within its days: the events at its edges come and go.
+    before, _ = both(calendar(*blocks), cache, zone=BERLIN)
+    for shift in (timedelta(hours=9), timedelta(hours=14), timedelta(hours=2)):
+        after, _ = both(calendar(*blocks), cache, (start + shift, end + shift), zone=BERLIN)
+        assert applied(before, cache) == after
+        before = after
+
+
+def _edit(blocks: list[str], header: str, what: str, at: int, block: str) -> tuple[list[str], str]:
+    if what == "replace" and blocks:
+        return [*blocks[:at % len(blocks)], block, *blocks[at % len(blocks) + 1:]], header
+    if what == "delete" and blocks:
+        return [*blocks[:at % len(blocks)], *blocks[at % len(blocks) + 1:]], header
+    if what == "header":
+        return blocks, header + f"X-EDIT:{at}\r\n"
+    if what == "swap" and len(blocks) > 1:
+        i, j = at % len(blocks), (at * 7 + 3) % len(blocks)
+        swapped = [*blocks]
+        swapped[i], swapped[j] = swapped[j], swapped[i]
+        return swapped, header
+    return [*blocks[:at % (len(blocks) + 1)], block, *blocks[at % (len(blocks) + 1):]], header
+
+
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.tuples(st.sampled_from(["replace", "delete", "insert", "header", "swap"]),
+                          st.integers(0, 200), st.sampled_from([*POOL, *FILLER[:5]]),
+                          st.sampled_from([timedelta(0), timedelta(minutes=7),
+                                           timedelta(hours=3), timedelta(days=2)])),
+                min_size=1, max_size=8))
+def test_random_edits_read_the_same_through_the_middle(
+    edits: list[tuple[str, int, str, timedelta]],
+) -> None:
+    cache = BlockCache()
+    blocks, header = [*BASE, *FILLER], ""
+    start, end = WINDOW
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ical, "_RUN", 500)
+        before, _ = both(calendar(*blocks), cache)
+        for what, at, block, shift in edits:
+            blocks, header = _edit(blocks, header, what, at, block)
+            after, _ = both(calendar(*blocks, header=header), cache, (start + shift, end + shift))
+            if cache.delta is not None:
+                assert applied(before, cache) == after
+            before = after
+
+
+@pytest.mark.usefixtures("small_runs")
+def test_the_local_calendar_reports_only_what_changed(tmp_path: Path) -> None:
+    from interview_followup.providers.local import LocalCalendar
+
+    path = tmp_path / "calendar.ics"
+    blocks = [*BASE, *FILLER]
+    path.write_bytes(calendar(*blocks))
+    cal = LocalCalendar("home", path)
+    first = cal.changes(None, *WINDOW, NY)
+    assert first.complete
+    edited = [b.replace("Interview with Acme", "Interview with Acme Corp") for b in blocks]
+    path.write_bytes(calendar(*edited))
+    second = cal.changes(first.checkpoint, *WINDOW, NY)
+    assert not second.complete and second.removed == ()
+    assert [(e.uid, e.title) for e in second.events] == [
+        ("interview-1", "Interview with Acme Corp")]
+    path.write_bytes(calendar(*[b for b in edited if "UID:lunch" not in b]))
+    third = cal.changes(second.checkpoint, *WINDOW, NY)
+    assert not third.complete and third.events == () and third.removed == ("lunch",)
+    # A checkpoint that is not the last read's (the engine did not keep that read): all of it.
+    path.write_bytes(calendar(*blocks))
+    again = cal.changes(first.checkpoint, *WINDOW, NY)
+    assert again.complete
+    assert again.events == tuple(read_events(calendar(*blocks), *WINDOW, NY, cache=False)[0])

@@ -21,6 +21,7 @@ by a hash of its bytes, from one read of a source to the next.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import copy
 import hashlib
@@ -28,6 +29,7 @@ import itertools
 import logging
 import math
 import re
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -121,8 +123,15 @@ class _Block:
 
     name: str  # VEVENT, VTODO, ... (upper case)
     line: int  # the line of its BEGIN, counted from 1
-    text: bytes  # from its BEGIN line to its END line
+    data: bytes  # the data it was cut from: its text is sliced when asked for, so
+    start: int  # that the blocks of a large file are not a second copy of it
+    stop: int  # (its BEGIN line's first byte to its END line's last)
     problem: str = ""  # what is wrong with its BEGIN/END structure
+
+    @property
+    def text(self) -> bytes:
+        """From its BEGIN line to its END line."""
+        return self.data[self.start:self.stop]
 
 
 @dataclass
@@ -130,6 +139,7 @@ class _RawCalendar:
     line: int
     header: list[tuple[int, bytes]] = field(default_factory=list)  # (first line, text)
     blocks: list[_Block] = field(default_factory=list)
+    pieces: list[int] = field(default_factory=list)  # where each header text starts
 
 
 class _Entry(NamedTuple):
@@ -182,6 +192,10 @@ def read_events(
         raise ValueError("read_events needs timezone-aware start and end")
     if cache is True:
         cache = _cache_of(source)
+    if isinstance(cache, BlockCache):
+        again = cache.reread(data, start, end, default_tz, source)
+        if again is not None:
+            return again
     problems: list[str] = []
     where = _Where(source, problems)
     calendars = _split(data, source, where)
@@ -189,7 +203,7 @@ def read_events(
     first = (start.astimezone(UTC) - _SLACK).date()
     last = (end.astimezone(UTC) + _SLACK).date()
     if isinstance(cache, BlockCache):
-        return cache.read(calendars, start, end, first, last, default_tz, where)
+        return cache.read(data, calendars, start, end, first, last, default_tz, where)
     entries: list[_Entry] = []
     for calendar in calendars:
         entries += _calendar_events(calendar, first, last, where)
@@ -326,7 +340,7 @@ class _Item(NamedTuple):
     record: _Record
     block: _Block
     context: _Context
-    key: bytes
+    key: bytes  # the context's key + the block's digest: the record's key
 
 
 @dataclass(slots=True)
@@ -342,6 +356,73 @@ class _Expansion:
 _NO_SPAN = -1  # _block_dates was unsure: the block is always parsed
 _LOW = (1 << 22) - 1  # the last date's ordinal in a packed span
 _DAY = timedelta(days=1)
+# Blocks parsed at once: a single event's component is dropped for its Event after
+# each batch, so that the window's components are never all held at once.
+_LOAD_BATCH = 500
+# A run: at least this many bytes of the file, from a block's BEGIN line to the next
+# run's; what a re-read checks (by CRC) and, when it changed, cuts again as one piece.
+_RUN = 1 << 14
+_NO_DIGEST = bytes(16)
+_EVENT, _ZONE, _CHECKED, _OTHER = b"E", b"Z", b"C", b"O"
+_BOM = b"\xef\xbb\xbf"
+_HEAD = b"BEGIN:VCALENDAR\r\n"  # around a cut-out middle, so that _split reads it whole
+_TAIL = b"END:VCALENDAR\r\n"
+
+Span = tuple[datetime, datetime]
+
+
+def _digest(text: bytes) -> bytes:
+    return hashlib.blake2b(text, digest_size=16).digest()
+
+
+def _kind(name: str) -> bytes:
+    if name == "VEVENT":
+        return _EVENT
+    if name == "VTIMEZONE":
+        return _ZONE
+    return _CHECKED if name in CHECKED_ONLY else _OTHER
+
+
+def _sort_key(event: Event) -> tuple[datetime, str]:
+    return event.start.astimezone(UTC), event.uid
+
+
+def _style(header: icalendar.Calendar) -> tuple[bool, str | None]:
+    """What of a VCALENDAR's header changes how its events read."""
+    zone = header.get("X-WR-TIMEZONE")
+    return (str(header.get("METHOD", "")).upper() == "CANCEL",
+            None if zone is None else str(zone))
+
+
+@dataclass(slots=True)
+class _Run:
+    """A stretch of the file as last read, from a block's BEGIN line (or the file's start)."""
+
+    length: int
+    crc: int  # zlib.crc32 of its bytes
+    kinds: bytes  # one of _EVENT, _ZONE, ... per block that begins in it
+    digests: bytes  # 16 bytes per block (_NO_DIGEST for _OTHER)
+    header: tuple[tuple[int, int], ...]  # VCALENDAR property text in it (offsets in the run)
+
+
+@dataclass(slots=True)
+class _Layout:
+    """The last read of a file of one VCALENDAR that named no problem, for the next read:
+    the bytes before and after an edit are then those of the last read, and only what
+    lies between is cut and looked at again (:meth:`BlockCache.reread`)."""
+
+    runs: list[_Run]
+    context: _Context
+    style: tuple[bool, str | None]
+    zones: list[bytes]  # the VTIMEZONE texts, parsed again before a changed block is
+    default_tz: tzinfo
+    days: tuple[date, date]  # the window's first and last UTC days
+    window: Span
+    uids: dict[str, list[tuple[_Run, bytes]]]  # each UID's blocks in the window, in order
+    groups: dict[str, list[Event]]  # what each UID gave (also just outside the window)
+    events: list[Event]  # all of groups, sorted by _sort_key
+    keys: list[tuple[datetime, str]]  # their _sort_key
+    dups: dict[bytes, int]  # digests of blocks that stand more than once: how many more
 
 
 class BlockCache:
@@ -359,12 +440,22 @@ class BlockCache:
     window's whole days, expanded again when its blocks change or the window
     leaves those days. Only the blocks of the last read are kept: memory
     follows the file, and a block that disappears is dropped.
+
+    And when the last read was of one VCALENDAR and named no problem, its
+    layout (:class:`_Layout`): a re-read in the same UTC days of the window
+    finds by CRC the runs of bytes before and after what changed, cuts only
+    the middle, and recomputes only the UIDs of its blocks (:meth:`reread`).
+    ``delta`` then says what changed in the result: (events gone, events new
+    or changed), the same event objects as in the results; None after a read
+    of the whole file.
     """
 
     def __init__(self) -> None:
-        self._spans: dict[bytes, int] = {}  # every VEVENT block: its packed dates
+        self._spans: dict[bytes, int] = {}  # every VEVENT block, by digest: its packed dates
         self._records: dict[bytes, _Record] = {}  # blocks of the window, VTODOs, ...
         self._expansions: dict[tuple[bytes, ...], _Expansion] = {}
+        self._layout: _Layout | None = None
+        self.delta: tuple[list[Event], list[Event]] | None = None
 
     def __len__(self) -> int:
         """How many blocks are kept."""
@@ -372,73 +463,343 @@ class BlockCache:
                                       if r.checked is not None)
 
     def read(
-        self, calendars: list[_RawCalendar], start: datetime, end: datetime, first: date,
-        last: date, default_tz: tzinfo, where: _Where,
+        self, data: bytes, calendars: list[_RawCalendar], start: datetime, end: datetime,
+        first: date, last: date, default_tz: tzinfo, where: _Where,
     ) -> tuple[list[Event], list[str]]:
         """As :func:`read_events` (which has cut the file and read its VTIMEZONEs)."""
+        self.delta, self._layout = None, None
         old_spans, old_records = self._spans, self._records
         spans: dict[bytes, int] = {}
         records: dict[bytes, _Record] = {}
+        dups: dict[bytes, int] = {}
         # A read that fails half-way keeps only what it saw.
         self._spans, self._records = spans, records
         zones = hashlib.blake2b(digest_size=16)
         for block in (b for c in calendars for b in c.blocks if b.name == "VTIMEZONE"):
-            zones.update(len(block.text).to_bytes(8, "big") + block.text)
+            text = block.text
+            zones.update(len(text).to_bytes(8, "big") + text)
         items: list[_Item] = []
         first_day, last_day = first.toordinal(), last.toordinal()
+        # The digest of each block, for the layout (a file of one VCALENDAR only).
+        digests: list[bytes] = []
+        context = _Context(b"", icalendar.Calendar())
         for calendar in calendars:
             header = _parse_header(calendar, where)
-            method = str(header.get("METHOD", "")).upper() == "CANCEL"
-            zone = header.get("X-WR-TIMEZONE")
             state = zones.copy()
-            state.update(repr((method, None if zone is None else str(zone))).encode())
+            state.update(repr(_style(header)).encode())
             context = _Context(state.digest(), header)
             wanted: list[_Item] = []
             checked: list[tuple[_Record, _Block]] = []
             for block in calendar.blocks:
+                digest = _NO_DIGEST
                 if block.problem and block.name in CHECKED_ONLY | {"VEVENT"}:
                     where.add(block.line, block.problem, block.name,
                               _first(_own_uids(block.text)))
-                    continue
-                if block.name != "VEVENT" and block.name not in CHECKED_ONLY:
-                    continue
-                key = hashlib.blake2b(block.text, digest_size=16, key=context.key).digest()
-                if block.name == "VEVENT":
-                    span = spans.get(key)
-                    if span is None:
-                        span = old_spans.get(key)
-                        if span is None:
-                            span = _pack(_block_dates(_FOLD.sub(b"", block.text)))
-                        spans[key] = span
-                    # _near on the packed dates: this loop runs for every block of the file.
-                    if span != _NO_SPAN and not (span & _LOW >= first_day
-                                                 and span >> 22 <= last_day):
-                        continue
-                record = records.get(key) or old_records.get(key) or _Record()
-                records[key] = record
-                if block.name == "VEVENT":
-                    wanted.append(_Item(record, block, context, key))
-                else:
-                    checked.append((record, block))
+                elif block.name == "VTIMEZONE":
+                    digest = _digest(block.text)
+                elif block.name == "VEVENT" or block.name in CHECKED_ONLY:
+                    text = block.text
+                    digest = _digest(text)
+                    key = context.key + digest
+                    near = True
+                    if block.name == "VEVENT":
+                        span = spans.get(digest)
+                        if span is not None:
+                            dups[digest] = dups.get(digest, 0) + 1
+                        else:
+                            span = old_spans.get(digest)
+                            if span is None:
+                                span = _pack(_block_dates(_FOLD.sub(b"", text)))
+                            spans[digest] = span
+                        # _near on the packed dates: this loop runs for every block of the file.
+                        near = span == _NO_SPAN or (span & _LOW >= first_day
+                                                    and span >> 22 <= last_day)
+                    elif key in records:
+                        dups[digest] = dups.get(digest, 0) + 1
+                    if near:
+                        record = records.get(key) or old_records.get(key) or _Record()
+                        records[key] = record
+                        if block.name == "VEVENT":
+                            wanted.append(_Item(record, block, context, key))
+                        else:
+                            checked.append((record, block))
+                digests.append(digest)
             _check_blocks([(r, b) for r, b in checked if r.checked is None])
             for record, block in checked:
                 if record.checked:
                     where.add(block.line, record.checked, block.name,
                               _first(_own_uids(block.text)))
-            _load([i for i in wanted if not i.record.parsed], where)
+            _load_all([i for i in wanted if not i.record.parsed], default_tz, where)
             for item in wanted:
                 if item.record.unreadable:
                     where.add(item.block.line, item.record.unreadable, "VEVENT",
                               item.record.shown)
                 elif item.record.uid:
                     items.append(item)
-        return self._occurrences(items, start, end, default_tz, where)
+        old_expansions, self._expansions = self._expansions, {}
+        groups = self._occurrences(items, start, end, default_tz, where, old_expansions,
+                                   self._expansions)
+        flat = [e for found in groups.values() for e in found]
+        keys = [_sort_key(e) for e in flat]
+        order = sorted(range(len(flat)), key=keys.__getitem__)
+        events = [flat[i] for i in order]
+        result = [e for e in events if _overlaps(e, start, end)]
+        if not where.problems and len(calendars) == 1 and not data.startswith(_BOM):
+            self._layout = _lay_out(
+                data, calendars[0], digests, items, context, default_tz, (start, end),
+                groups, events, [keys[i] for i in order], dups)
+        return result, where.problems
+
+    def reread(
+        self, data: bytes, start: datetime, end: datetime, default_tz: tzinfo, source: str,
+    ) -> tuple[list[Event], list[str]] | None:
+        """A read of ``data`` from the layout of the last read, or None when it cannot be
+        (no layout; another zone or other days of the window; a change that touches the
+        calendar's VTIMEZONEs or how its header reads, or that names a problem, or that
+        is most of the file): then :meth:`read` reads it all."""
+        layout, self._layout, self.delta = self._layout, None, None
+        if (layout is None or layout.default_tz != default_tz or data.startswith(_BOM)
+                or layout.days != (start.astimezone(UTC).date(), end.astimezone(UTC).date())):
+            return None
+        runs, size = layout.runs, len(data)
+        # The runs before and after the change: the same bytes as last time.
+        with memoryview(data) as view:
+            pos, a = 0, 0
+            while a < len(runs):
+                n = runs[a].length
+                if pos + n > size or zlib.crc32(view[pos:pos + n]) != runs[a].crc:
+                    break
+                pos, a = pos + n, a + 1
+            stop, b = size, len(runs)
+            while b > a:
+                n = runs[b - 1].length
+                if stop - n < pos or zlib.crc32(view[stop - n:stop]) != runs[b - 1].crc:
+                    break
+                stop, b = stop - n, b - 1
+        if stop - pos > size // 2 or (stop < size and data[stop - 1:stop] != b"\n"):
+            return None
+        gone: list[Event] = []
+        new: list[Event] = []
+        if a != b or pos != stop:  # else the same bytes (touched, or read for the window)
+            changed = self._cut_middle(layout, data, pos, stop, a, b, start, end,
+                                       default_tz, source)
+            if changed is None:
+                return None
+            gone, new = changed
+        old_start, old_end = layout.window
+        if (start, end) != layout.window:
+            # Events that enter or leave with the window's edges (it moved within its days).
+            keys, events = layout.keys, layout.events
+            fresh = {id(e) for e in new}
+            edges = set(range(bisect.bisect_left(keys, (max(start, old_start),))))
+            edges.update(range(bisect.bisect_left(keys, (min(end, old_end),)),
+                               bisect.bisect_left(keys, (max(end, old_end),))))
+            for i in sorted(edges):
+                event = events[i]
+                if id(event) in fresh:
+                    continue
+                before, now = _overlaps(event, old_start, old_end), _overlaps(event, start, end)
+                if before and not now:
+                    gone.append(event)
+                elif now and not before:
+                    new.append(event)
+        layout.window = (start, end)
+        low = bisect.bisect_left(layout.keys, (start,))
+        high = bisect.bisect_left(layout.keys, (end,))
+        result = [e for e in layout.events[:low] if _overlaps(e, start, end)]
+        result += layout.events[low:high]
+        self._layout, self.delta = layout, (gone, new)
+        return result, []
+
+    def _cut_middle(
+        self, layout: _Layout, data: bytes, pos: int, stop: int, a: int, b: int,
+        start: datetime, end: datetime, default_tz: tzinfo, source: str,
+    ) -> tuple[list[Event], list[Event]] | None:
+        """Replaces runs[a:b] of the layout by what data[pos:stop] holds now, and the
+        events of the UIDs of their blocks: (events gone, events new) in the window; None
+        when a read of the whole file must decide (the caches stay valid for it)."""
+        runs, context = layout.runs, layout.context
+        old = runs[a:b]
+        old_kinds = b"".join(r.kinds for r in old)
+        old_digests = b"".join(r.digests for r in old)
+        head = _HEAD if pos else b""
+        fragment = head + data[pos:stop] + (_TAIL if stop < len(data) else b"")
+        trial = _Where(source, [])
+        try:
+            calendars = _split(fragment, source, trial)
+        except BadData:
+            return None
+        if trial.problems or len(calendars) != 1:
+            return None
+        calendar = calendars[0]
+        blocks = calendar.blocks
+        if pos < stop and pos and (not blocks or blocks[0].start != len(head)):
+            return None  # the middle does not start with a block: cut at the wrong line
+        kinds = bytearray()
+        digests = bytearray()
+        for block in blocks:
+            kind = _kind(block.name)
+            kinds += kind
+            digests += _NO_DIGEST if kind == _OTHER else _digest(block.text)
+        if _zones_of(old_kinds, old_digests) != _zones_of(bytes(kinds), bytes(digests)):
+            return None
+        shift = pos - len(head)
+        if calendar.header or any(r.header for r in old):
+            texts = _header_texts(data, runs[:a], 0)
+            texts += [text for _, text in calendar.header]
+            texts += _header_texts(data, runs[b:], stop)
+            header = _parse_header(_RawCalendar(0, [(0, t) for t in texts]), trial)
+            if trial.problems or _style(header) != layout.style:
+                return None
+        # The new blocks first, then the old ones go: a block that is in both keeps its record.
+        touched = {r.uid for r in (self._records.get(context.key + old_digests[16 * i:16 * i + 16])
+                                   for i, k in enumerate(old_kinds) if k == _EVENT[0]) if r}
+        first = (start.astimezone(UTC) - _SLACK).date().toordinal()
+        last = (end.astimezone(UTC) + _SLACK).date().toordinal()
+        spans, records, dups = self._spans, self._records, layout.dups
+        wanted: list[_Item] = []
+        checked: list[tuple[_Record, _Block]] = []
+        for n, block in enumerate(blocks):
+            kind = bytes(kinds[n:n + 1])
+            digest = bytes(digests[16 * n:16 * n + 16])
+            key = context.key + digest
+            if kind == _EVENT:
+                span = spans.get(digest)
+                if span is None:
+                    span = spans[digest] = _pack(_block_dates(_FOLD.sub(b"", block.text)))
+                else:
+                    dups[digest] = dups.get(digest, 0) + 1
+                if span != _NO_SPAN and not (span & _LOW >= first and span >> 22 <= last):
+                    continue
+            elif kind == _CHECKED:
+                if key in records:
+                    dups[digest] = dups.get(digest, 0) + 1
+            else:
+                continue
+            record = records.get(key)
+            if record is None:
+                record = records[key] = _Record()
+            if kind == _EVENT:
+                wanted.append(_Item(record, block, context, key))
+            else:
+                checked.append((record, block))
+        for n, kind_byte in enumerate(old_kinds):
+            if kind_byte in b"EC":
+                digest = old_digests[16 * n:16 * n + 16]
+                if dups.get(digest):
+                    dups[digest] -= 1
+                    if not dups[digest]:
+                        del dups[digest]
+                else:
+                    spans.pop(digest, None)
+                    records.pop(context.key + digest, None)
+        _check_blocks([(r, b) for r, b in checked if r.checked is None])
+        todo = [i for i in wanted if not i.record.parsed]
+        if todo:
+            _parse_blocks(layout.zones)  # icalendar knows the file's zones again, as in a read
+            _load_all(todo, default_tz, trial)
+        if (trial.problems or any(r.checked for r, _ in checked)
+                or any(i.record.unreadable or not i.record.uid for i in wanted)):
+            return None
+        touched.update(i.record.uid for i in wanted)
+        # The new runs of the middle, its blocks grouped as a read of the file would.
+        bounds = [pos]
+        for block in blocks:
+            if block.start + shift - bounds[-1] >= _RUN:
+                bounds.append(block.start + shift)
+        bounds.append(stop)
+        middle: list[_Run] = []
+        pieces = [(p + shift, len(t)) for p, (_, t) in zip(calendar.pieces, calendar.header,
+                                                          strict=True)]
+        with memoryview(data) as view:
+            j = 0
+            for lo, hi in itertools.pairwise(bounds):
+                if lo == hi:
+                    continue
+                n = j
+                while j < len(blocks) and blocks[j].start + shift < hi:
+                    j += 1
+                middle.append(_Run(hi - lo, zlib.crc32(view[lo:hi]), bytes(kinds[n:j]),
+                                   bytes(digests[16 * n:16 * j]),
+                                   tuple((p - lo, p - lo + k) for p, k in pieces if lo <= p < hi)))
+        run_of = {id(i.block): middle[bisect.bisect_right(bounds, i.block.start + shift) - 1]
+                  for i in wanted} if middle else {}
+        # The whole of each touched UID: its blocks before, in and after the middle.
+        gone_ids = {id(r) for r in old}
+        before_ids: set[int] | None = None
+        groups: list[_Item] = []
+        entries: dict[str, list[tuple[_Run, bytes]]] = {}
+        old_keys: dict[str, tuple[bytes, ...]] = {}
+        fresh: dict[str, list[_Item]] = {}
+        for item in wanted:
+            fresh.setdefault(item.record.uid, []).append(item)
+        nothing = _Block("VEVENT", 0, b"", 0, 0)
+        for uid in touched:
+            kept = layout.uids.get(uid, [])
+            old_keys[uid] = tuple(context.key + d for _, d in kept)
+            outside = [(r, d) for r, d in kept if id(r) not in gone_ids]
+            if outside and before_ids is None:
+                before_ids = {id(r) for r in runs[:a]}
+            ahead = [e for e in outside if before_ids is not None and id(e[0]) in before_ids]
+            after = [e for e in outside if before_ids is None or id(e[0]) not in before_ids]
+            inner = fresh.get(uid, [])
+            kept_records = [records.get(context.key + d) for _, d in ahead + after]
+            if None in kept_records:
+                return None
+            found = [_Item(r, nothing, context, context.key + d)
+                     for r, (_, d) in zip(kept_records[:len(ahead)], ahead, strict=True)
+                     if r is not None]
+            found += inner
+            found += [_Item(r, nothing, context, context.key + d)
+                      for r, (_, d) in zip(kept_records[len(ahead):], after, strict=True)
+                      if r is not None]
+            if (len(found) > 1 or any(i.record.recurring for i in found)) and any(
+                    i.block is nothing and i.record.component is None for i in found):
+                return None  # a kept block must be parsed again: its text is not at hand
+            entries[uid] = [*ahead, *((run_of[id(i.block)], i.key[len(context.key):])
+                                      for i in inner), *after]
+            groups += found
+        made: dict[tuple[bytes, ...], _Expansion] = {}
+        given = self._occurrences(groups, start, end, default_tz, trial, self._expansions, made)
+        if trial.problems:
+            return None
+        # Committed from here on.
+        layout.runs = [*runs[:a], *middle, *runs[b:]]
+        for uid in touched:
+            self._expansions.pop(old_keys[uid], None)
+            if entries[uid]:
+                layout.uids[uid] = entries[uid]
+            else:
+                layout.uids.pop(uid, None)
+        self._expansions.update(made)
+        old_start, old_end = layout.window
+        gone: list[Event] = []
+        new: list[Event] = []
+        for uid in touched:
+            for event in layout.groups.pop(uid, ()):
+                _unsort(layout.events, layout.keys, event)
+                if _overlaps(event, old_start, old_end):
+                    gone.append(event)
+        for uid, found_events in given.items():
+            layout.groups[uid] = found_events
+            for event in found_events:
+                sort_key = _sort_key(event)
+                at = bisect.bisect_right(layout.keys, sort_key)
+                layout.keys.insert(at, sort_key)
+                layout.events.insert(at, event)
+                if _overlaps(event, start, end):
+                    new.append(event)
+        return gone, new
 
     def _occurrences(
         self, items: list[_Item], start: datetime, end: datetime, default_tz: tzinfo,
-        where: _Where,
-    ) -> tuple[list[Event], list[str]]:
-        """As read_events from _usable_components on, over the records of the window."""
+        where: _Where, old: dict[tuple[bytes, ...], _Expansion],
+        made: dict[tuple[bytes, ...], _Expansion],
+    ) -> dict[str, list[Event]]:
+        """As read_events from _usable_components on, over the records of the window:
+        the events of each UID, also those just outside [start, end) (the caller keeps
+        those that overlap it). Series expansions come from ``old`` or are made, and are
+        put in ``made``."""
         lines: dict[str, int] = {}
         groups: dict[str, list[_Item]] = {}
         broken: dict[str, tuple[str, int]] = {}
@@ -461,16 +822,15 @@ class BlockCache:
                 single.extend(group)
             else:
                 series.append(group)
-        events: list[Event] = []
-        self._singles(single, start, end, default_tz, where, lines, events)
-        self._series(series, start, end, default_tz, where, lines, events)
-        events.sort(key=lambda e: (e.start.astimezone(UTC), e.uid))
-        return events, where.problems
+        given: dict[str, list[Event]] = {}
+        self._singles(single, default_tz, where, lines, given)
+        self._series(series, start, end, default_tz, where, lines, given, old, made)
+        return given
 
     @staticmethod
     def _singles(
-        single: list[_Item], start: datetime, end: datetime, default_tz: tzinfo,
-        where: _Where, lines: dict[str, int], events: list[Event],
+        single: list[_Item], default_tz: tzinfo, where: _Where, lines: dict[str, int],
+        given: dict[str, list[Event]],
     ) -> None:
         # A block kept as an Event only is parsed again when needed whole (another
         # default zone; for a series, below: another block of its UID appeared).
@@ -479,21 +839,19 @@ class BlockCache:
         for item in single:
             record = item.record
             if not _kept_for(record, default_tz):
-                try:
-                    found: Event | str = _to_event(_component(record), False, default_tz)
-                except (ValueError, TypeError, AttributeError, KeyError) as exc:
-                    found = f"cannot read: {_short(exc)}"
-                record.event = (default_tz, found)
+                _read_single(record, default_tz)
             record.component = None  # the Event is all a single event needs
             found = record.event[1] if record.event is not None else ""
             if isinstance(found, str):
                 where.add(lines.get(record.uid, 0), found, "VEVENT", _shown(record.uid))
-            elif _overlaps(found, start, end):
-                events.append(found)
+            else:
+                given[record.uid] = [found]
 
+    @staticmethod
     def _series(
-        self, series: list[list[_Item]], start: datetime, end: datetime, default_tz: tzinfo,
-        where: _Where, lines: dict[str, int], events: list[Event],
+        series: list[list[_Item]], start: datetime, end: datetime, default_tz: tzinfo,
+        where: _Where, lines: dict[str, int], given: dict[str, list[Event]],
+        old: dict[tuple[bytes, ...], _Expansion], made: dict[tuple[bytes, ...], _Expansion],
     ) -> None:
         """Occurrences of the recurring series (and of UIDs of several blocks).
 
@@ -501,7 +859,6 @@ class BlockCache:
         names a problem is not kept, and is done again over the window itself,
         so that the problems are those of a read without the cache.
         """
-        old, self._expansions = self._expansions, {}
         day_start = datetime.combine(start.astimezone(UTC).date(), time(), tzinfo=UTC)
         day_end = datetime.combine(end.astimezone(UTC).date(), time(), tzinfo=UTC) + _DAY
         pending: list[tuple[tuple[bytes, ...], list[_Item]]] = []
@@ -510,8 +867,8 @@ class BlockCache:
             kept = old.get(key)
             if (kept is not None and kept.default_tz == default_tz
                     and kept.start <= start and end <= kept.end):
-                self._expansions[key] = kept
-                events.extend(e for e in kept.events if _overlaps(e, start, end))
+                made[key] = kept
+                given[group[0].record.uid] = kept.events
             else:
                 pending.append((key, group))
         for item in (i for _, group in pending for i in group):
@@ -536,15 +893,100 @@ class BlockCache:
         if failed or trial.problems:
             # Done again over the window itself, not kept: the same problems as
             # a read without the cache (rare: a series the libraries cannot read).
+            events: list[Event] = []
             _occurrences_of(_fast_forward([_component(i.record) for _, group in pending
                                            for i in group], start),
                             start, end, default_tz, where, lines, events)
+            given.setdefault("\0not kept", []).extend(events)
             return
         for key, group in pending:
             kept = _Expansion(day_start, day_end, default_tz,
                               found.get(group[0].record.uid, []))
-            self._expansions[key] = kept
-            events.extend(e for e in kept.events if _overlaps(e, start, end))
+            made[key] = kept
+            given[group[0].record.uid] = kept.events
+
+
+def _lay_out(
+    data: bytes, calendar: _RawCalendar, digests: list[bytes], items: list[_Item],
+    context: _Context, default_tz: tzinfo, window: Span, groups: dict[str, list[Event]],
+    events: list[Event], keys: list[tuple[datetime, str]], dups: dict[bytes, int],
+) -> _Layout:
+    """The layout of a read of ``data`` (one VCALENDAR, no problems) for the next read."""
+    blocks = calendar.blocks
+    bounds = [0]
+    for block in blocks:
+        if block.start - bounds[-1] >= _RUN:
+            bounds.append(block.start)
+    bounds.append(len(data))
+    pieces = [(p, len(t)) for p, (_, t) in zip(calendar.pieces, calendar.header, strict=True)]
+    runs: list[_Run] = []
+    j = 0
+    with memoryview(data) as view:
+        for lo, hi in itertools.pairwise(bounds):
+            n = j
+            while j < len(blocks) and blocks[j].start < hi:
+                j += 1
+            runs.append(_Run(hi - lo, zlib.crc32(view[lo:hi]),
+                             b"".join(_kind(b.name) for b in blocks[n:j]),
+                             b"".join(digests[n:j]),
+                             tuple((p - lo, p - lo + k) for p, k in pieces if lo <= p < hi)))
+    uids: dict[str, list[tuple[_Run, bytes]]] = {}
+    cut = len(context.key)
+    for item in items:
+        run = runs[bisect.bisect_right(bounds, item.block.start) - 1]
+        uids.setdefault(item.record.uid, []).append((run, item.key[cut:]))
+    start, end = window
+    return _Layout(
+        runs=runs, context=context, style=_style(context.header),
+        zones=[b.text for b in blocks if b.name == "VTIMEZONE"], default_tz=default_tz,
+        days=(start.astimezone(UTC).date(), end.astimezone(UTC).date()), window=window,
+        uids=uids, groups=groups, events=events, keys=keys, dups=dups)
+
+
+def _zones_of(kinds: bytes, digests: bytes) -> list[bytes]:
+    return [digests[16 * n:16 * n + 16] for n, k in enumerate(kinds) if k == _ZONE[0]]
+
+
+def _header_texts(data: bytes, runs: list[_Run], at: int) -> list[bytes]:
+    """The VCALENDAR property texts of these runs, the first of which starts at ``at``."""
+    texts: list[bytes] = []
+    for run in runs:
+        texts += [data[at + lo:at + hi] for lo, hi in run.header]
+        at += run.length
+    return texts
+
+
+def _unsort(events: list[Event], keys: list[tuple[datetime, str]], event: Event) -> None:
+    """Takes ``event`` (this very object) out of the sorted lists."""
+    key = _sort_key(event)
+    at = bisect.bisect_left(keys, key)
+    while events[at] is not event:
+        at += 1
+    del events[at]
+    del keys[at]
+
+
+def _read_single(record: _Record, default_tz: tzinfo) -> None:
+    """The record's Event (or why it cannot be read), its component dropped."""
+    try:
+        found: Event | str = _to_event(_component(record), False, default_tz)
+    except (ValueError, TypeError, AttributeError, KeyError) as exc:
+        found = f"cannot read: {_short(exc)}"
+    record.event = (default_tz, found)
+    record.component = None
+
+
+def _load_all(todo: list[_Item], default_tz: tzinfo, where: _Where) -> None:
+    """_load in batches; what can only be a single event is read at once and its component
+    dropped (a series or a UID of several blocks parses it again), so that the window's
+    components are never all held at once."""
+    for n in range(0, len(todo), _LOAD_BATCH):
+        batch = todo[n:n + _LOAD_BATCH]
+        _load(batch, where)
+        for item in batch:
+            record = item.record
+            if record.component is not None and not record.recurring and record.problem is None:
+                _read_single(record, default_tz)
 
 
 def _occurrences_of(
@@ -640,8 +1082,7 @@ def _split(data: bytes, source: str, where: _Where) -> list[_RawCalendar]:
     calendars: list[_RawCalendar] = []
     calendar: _RawCalendar | None = None
     stack: list[bytes] = []  # the components open inside the current block
-    block = _Block("", 0, b"")
-    block_start = 0
+    block = _Block("", 0, data, 0, 0)
     gap_start, gap_line = 0, 1  # text not yet given to a block or a header
     pos, line = 0, 1
 
@@ -677,7 +1118,7 @@ def _split(data: bytes, source: str, where: _Where) -> list[_RawCalendar]:
                     f"END:{_plain(name.decode('ascii', 'replace'))} at line {line} inside "
                     f"{_plain(stack[-1].decode('ascii', 'replace'))}")
             if not stack:
-                block.text = data[block_start:stop]
+                block.stop = stop
                 gap_start, gap_line = stop, line
             continue
         if calendar is None:
@@ -690,12 +1131,13 @@ def _split(data: bytes, source: str, where: _Where) -> list[_RawCalendar]:
             # The calendar ends, or another calendar or component starts,
             # inside a component: that component was cut short.
             block.problem = block.problem or f"no END:{block.name} before line {line}"
-            block.text = data[block_start:at]
+            block.stop = at
             stack.clear()
             gap_start, gap_line = at, line
         # A line of the VCALENDAR itself.
         if at - gap_start > 2:  # more than the line end after the last END
             calendar.header.append((gap_line, data[gap_start:at]))
+            calendar.pieces.append(gap_start)
         gap_start, gap_line = stop, line
         if name == b"VCALENDAR":
             if begin:
@@ -707,7 +1149,7 @@ def _split(data: bytes, source: str, where: _Where) -> list[_RawCalendar]:
                 calendar = None
         elif begin:
             stack.append(name)
-            block, block_start = _Block(name.decode("ascii", "replace"), line, b""), at
+            block = _Block(name.decode("ascii", "replace"), line, data, at, at)
             calendar.blocks.append(block)  # its text is set at its END line
         else:
             where.add(line, f"END:{_plain(name.decode('ascii', 'replace'))} without BEGIN")
