@@ -2,7 +2,7 @@
 
 What is read (rule 6): every selectable folder but Drafts, Junk and Trash, known by
 their SPECIAL-USE attributes (RFC 6154) and, for servers without them, by the usual
-names in the languages mail clients use (:data:`providers.local.maildir.SKIPPED_NAMES`,
+names in the languages mail clients use (the tables of :mod:`providers._shared.folders`,
 shared with the Maildir backend). ``\\All``, ``\\Flagged`` and ``\\Important`` are
 views that repeat the real folders' messages (Gmail's All Mail, Starred, Important) and
 are skipped too. (So on Gmail, a message archived with no label, which is then only in
@@ -12,7 +12,10 @@ mail is the ``\\Sent`` folder (else a top-level folder with a usual Sent name).
 What is never done (rule 10): no STORE, no EXPUNGE, no MOVE, no COPY; every folder
 read is opened with EXAMINE (read-only), and bodies are fetched with BODY.PEEK, so
 not even ``\\Seen`` changes. The only write is APPEND into Drafts (flags
-``\\Draft \\Seen``), and a CREATE of a Drafts folder when the account has none.
+``\\Draft \\Seen``), and a CREATE of the Drafts folder when the account has none (or
+none by the ``drafts`` option's name). Which folder that is: the ``drafts`` option's,
+else the ``\\Drafts`` folder, else the best named like drafts
+(:meth:`~providers._shared.folders.FolderMailbox._choose_drafts`, as for Maildir).
 
 Finding new mail cheaply: one ``LIST "" "*" RETURN (SPECIAL-USE STATUS (UIDVALIDITY
 UIDNEXT))`` (LIST-STATUS, RFC 5819) gives every folder's UIDNEXT in one round trip,
@@ -39,8 +42,9 @@ excerpt from ``BODY.PEEK[]<0.65536>``: the first 64 KiB of the message, so an
 attachment is never downloaded whole. So a cycle costs 1 round trip idle, 2 when
 one folder has new mail, 3 when that mail is a candidate (its excerpt).
 
-The marker: ``UID SEARCH HEADER X-Interview-Followup <marker>`` in Drafts and Sent,
-the header then compared exactly. Some servers do not search custom headers;
+The marker: ``UID SEARCH HEADER X-Interview-Followup <marker>`` in Drafts (and any
+other folder named like drafts) and Sent, the header then compared exactly
+(:func:`~providers._shared.folders.carries`). Some servers do not search custom headers;
 every server searches Message-ID, so each draft's Message-ID and APPENDUID are
 kept in memory for the process's life and looked up that way too; and after a
 restart, with the claim's subject, a marker-less message with that subject to the
@@ -61,8 +65,6 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
-from email.parser import BytesParser
-from email.policy import default as default_policy
 from typing import Any, TypeVar
 
 from imapclient import IMAPClient
@@ -71,10 +73,18 @@ from imapclient.imapclient import _normalise_search_criteria, seq_to_parenstr_up
 from imapclient.response_parser import parse_fetch_response, parse_response
 
 from .._shared.excerpt import excerpt_of
-from .._shared.headers import MARKER_HEADER, RULE_HEADERS, known_suffix, prepared, to_mail_message
-from ..base import DraftRef, Folder, Interest, Mailbox, MailMessage, MessageBatch, ReplyTo
+from .._shared.folders import (
+    Box,
+    Entry,
+    FolderMailbox,
+    FolderUnreadable,
+    Listing,
+    Scan,
+    role_by_name,
+)
+from .._shared.headers import MARKER_HEADER, RULE_HEADERS
+from ..base import DraftRef, Folder, Interest
 from ..errors import AuthExpired, BadData, ProviderError, ProviderUnavailable
-from ..local.maildir import SENT_NAMES, SKIPPED_NAMES
 
 logger = logging.getLogger(__name__)
 
@@ -91,11 +101,8 @@ SEARCH_SLACK = timedelta(days=1)  # SEARCH SINCE is by day and by delivery date
 # Virtual folders that repeat messages of the real ones, and the roles never read.
 _SKIPPED_FLAGS = frozenset({b"\\drafts", b"\\junk", b"\\trash", b"\\all", b"\\flagged",
                             b"\\important", b"\\noselect", b"\\nonexistent"})
-# Drafts folders by name, for servers without SPECIAL-USE (checked in this order).
-DRAFTS_NAMES = ("Drafts", "INBOX.Drafts", "INBOX/Drafts", "[Gmail]/Drafts",
-                "[Google Mail]/Drafts", "Draft", "Entwürfe", "Brouillons", "Borradores",
-                "Bozze", "Concepten")
-_GMAIL_PARENTS = frozenset({"[gmail]", "[google mail]", "inbox"})
+# Folders that hold no messages, only other folders (or are not there at all).
+_UNOPENABLE = frozenset({b"\\noselect", b"\\nonexistent"})
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
 _CHECKPOINT_VERSION = 1
 
@@ -104,9 +111,9 @@ _T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
-class _Box:
-    name: str  # as the server names it, decoded ("Jobs/Acme")
-    role: Folder | None  # None: never read (Drafts, Junk, Trash, views)
+class _Box(Box):
+    """A folder: ``key`` and ``name`` are its name as the server gives it, decoded."""
+
     uidvalidity: int = 0
     uidnext: int = 0
 
@@ -121,11 +128,15 @@ class _Sent:
     message_id: str
 
 
-class ImapMailbox(Mailbox):
+class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
     """``password`` returns the password, app password or (``auth="xoauth2"``) OAuth2
     access token when a connection logs in; it is asked again for every new connection,
     never kept. ``ssl_context`` verifies the server (a pinned certificate for a local
-    bridge); ``security="plain"`` is for a server on the loopback interface only."""
+    bridge); ``security="plain"`` is for a server on the loopback interface only.
+
+    The primitives of :class:`~providers._shared.folders.FolderMailbox` run on one
+    connection (``_session``). A folder's checkpoint state is ``[UIDVALIDITY, UIDNEXT]``;
+    the listing's memo is the set of folders read (one made or removed is a change)."""
 
     def __init__(self, account: str, host: str, username: str, password: PasswordGetter, *,
                  port: int | None = None, security: str = "tls", auth: str = "password",
@@ -151,7 +162,6 @@ class ImapMailbox(Mailbox):
         self._selected: str | None = None
         self._boxes: list[_Box] | None = None  # the last LIST, for drafts and sent
         self._appended: dict[str, _Sent] = {}  # marker -> where its draft went
-        self._drafts_found: str | None = None  # by the last LIST
 
     # -- connection ------------------------------------------------------------
     def close(self) -> None:
@@ -242,6 +252,14 @@ class ImapMailbox(Mailbox):
                 raise ProviderUnavailable(self.account, f"IMAP {self.host}: {exc}") from None
         raise AssertionError("unreachable")
 
+    def _session(self, op: Callable[[], _T]) -> _T:
+        return self._run(lambda client: op())
+
+    def _live(self) -> IMAPClient:
+        """The connection of the session a primitive runs in."""
+        assert self._client is not None, "a primitive runs inside _session"
+        return self._client
+
     def _drop(self) -> None:
         client, self._client, self._selected = self._client, None, None
         if client is not None:
@@ -291,14 +309,16 @@ class ImapMailbox(Mailbox):
         _, data = client._imap._untagged_response(*results[-1], "LIST")
         listed = client._proc_folder_list(data)
         status = _statuses(client, statuses)
-        self._drafts_found = _drafts_of(listed)
         boxes = []
         sent_flagged = any(b"\\sent" in _lower(flags) for flags, _, _ in listed)
         for flags, delimiter, name in listed:
             name = str(name)
-            role = self._role(name, _lower(flags), delimiter, sent_flagged)
+            lowered = _lower(flags)
             uidvalidity, uidnext = status.get(name, (0, 0))
-            boxes.append(_Box(name, role, uidvalidity, uidnext))
+            boxes.append(_Box(name, self._role(name, lowered, delimiter, sent_flagged), name,
+                              _separator(delimiter), drafts_use=b"\\drafts" in lowered,
+                              openable=not lowered & _UNOPENABLE, uidvalidity=uidvalidity,
+                              uidnext=uidnext))
         missing = [b.name for b in boxes if b.role is not None and not b.uidvalidity]
         if missing:
             _pipeline(client, [("STATUS", (client._normalise_folder(n), "(UIDVALIDITY UIDNEXT)"))
@@ -320,45 +340,24 @@ class ImapMailbox(Mailbox):
 
     def _role(self, name: str, flags: frozenset[bytes], delimiter: Any,
               sent_flagged: bool) -> Folder | None:
-        if flags & _SKIPPED_FLAGS:
+        """The role of a listed folder: its SPECIAL-USE flags first, then its name
+        (the shared tables; a name says Sent only where no folder is flagged \\Sent),
+        then the ``drafts``, ``sent`` and ``skip_folders`` options."""
+        if flags & _SKIPPED_FLAGS or name.lower() in self.skip:
             return None
-        sep = delimiter.decode() if isinstance(delimiter, bytes) else str(delimiter or "/")
-        levels = [level.lower() for level in name.split(sep)] if sep else [name.lower()]
-        if name.lower() in self.skip or name == self.drafts_override:
-            return None
-        if any(level in SKIPPED_NAMES for level in levels):
-            return None
-        if name.upper() == "INBOX":
-            return Folder.INBOX
-        if self.sent_override:
-            return Folder.SENT if name == self.sent_override else Folder.OTHER
-        if b"\\sent" in flags:
-            return Folder.SENT
-        top = len(levels) == 1 or (len(levels) == 2 and levels[0] in _GMAIL_PARENTS)
-        if not sent_flagged and top and levels[-1] in SENT_NAMES:
-            return Folder.SENT
-        return Folder.OTHER
+        box = _Box(name, None, name, _separator(delimiter))
+        role = Folder.INBOX if name.upper() == "INBOX" else role_by_name(box.levels)
+        if role is Folder.SENT and sent_flagged:
+            role = Folder.OTHER  # the \Sent folder decides
+        if role is Folder.OTHER and b"\\sent" in flags:
+            role = Folder.SENT
+        return self._with_options(replace(box, role=role)).role
 
-    def _folders(self, client: IMAPClient) -> list[_Box]:
-        return self._boxes if self._boxes is not None else self._list(client)
+    def _all_folders(self) -> list[_Box]:
+        return self._list(self._live())
 
-    def _drafts_folder(self, client: IMAPClient, create: bool) -> str | None:
-        """The configured Drafts folder, else the one the last LIST found (``\\Drafts``,
-        else by name); with ``create``, a new "Drafts" when there is none."""
-        if self.drafts_override:
-            return self.drafts_override
-        if self._boxes is None:
-            self._list(client)
-        if self._drafts_found is not None or not create:
-            return self._drafts_found
-        try:
-            client.create_folder("Drafts")
-        except imap_errors.IMAPClientError as exc:
-            raise ProviderUnavailable(self.account, f"no Drafts folder on {self.host}, and "
-                                      f"it cannot be created: {exc}") from None
-        logger.info("account %s: created the folder Drafts on %s", self.account, self.host)
-        self._drafts_found = "Drafts"
-        return "Drafts"
+    def _new_folder(self, name: str) -> _Box:
+        return _Box(name, Folder.DRAFTS, name)
 
     def describe(self) -> dict[str, Any]:
         """What `followup auth` and `doctor` show after a login: where drafts go, which
@@ -367,11 +366,12 @@ class ImapMailbox(Mailbox):
         :raises ProviderError: as every call."""
         def look(client: IMAPClient) -> dict[str, Any]:
             boxes = self._list(client)
+            choice = self._choose_drafts(boxes)
             caps = {c.decode() if isinstance(c, bytes) else str(c)
                     for c in client.capabilities()}
             return {
-                "drafts": self._drafts_folder(client, create=False) or "(none: Drafts "
-                          "is created with the first draft)",
+                "drafts": choice.box.name if choice.exists else
+                f"(none: {choice.box.name} is created with the first draft)",
                 "read": [(b.name, b.role.value) for b in boxes if b.role is not None],
                 "not read": [b.name for b in boxes if b.role is None],
                 "extensions": sorted(caps & {"LIST-STATUS", "SPECIAL-USE", "UIDPLUS",
@@ -380,55 +380,48 @@ class ImapMailbox(Mailbox):
 
         return self._run(look)
 
-    # -- reading ---------------------------------------------------------------
-    def messages_since(self, checkpoint: str | None, not_before: datetime,
-                       interest: Interest | None = None) -> MessageBatch:
-        previous = _load_checkpoint(checkpoint)
+    # -- reading: the primitives of FolderMailbox ---------------------------------
+    def _load(self, checkpoint: str | None) -> tuple[frozenset[str], dict[str, list[int]]]:
+        folders = _load_checkpoint(checkpoint)
+        return frozenset(folders), folders
 
-        def read(client: IMAPClient) -> MessageBatch:
-            boxes = [b for b in self._list(client) if b.role is not None]
-            state = {b.name: [b.uidvalidity, b.uidnext] for b in boxes}
-            if checkpoint and state == previous:
-                return MessageBatch((), checkpoint)  # idle: one LIST, the same checkpoint
-            messages: list[MailMessage] = []
-            problems: list[str] = []
-            match = known_suffix(interest.domains) if interest is not None else None
-            for box in boxes:
-                old = previous.get(box.name)
-                if old == [box.uidvalidity, box.uidnext]:
-                    continue
-                try:
-                    state[box.name] = self._read_box(client, box, old, not_before, interest,
-                                                     match, messages, problems)
-                except imap_errors.IMAPClientAbortError:
-                    raise
-                except imap_errors.IMAPClientError as exc:  # removed meanwhile, no rights
-                    problems.append(f"{box.name}: cannot read: {exc}")
-                    if old is not None:
-                        state[box.name] = old
-                    else:
-                        state.pop(box.name)
-            new = json.dumps({"v": _CHECKPOINT_VERSION, "f": state},
-                             sort_keys=True, separators=(",", ":"))
-            return MessageBatch(tuple(messages), new, tuple(problems))
+    def _listing(self, memo: frozenset[str]) -> Listing[_Box, frozenset[str]]:
+        # The idle cycle's one round trip: LIST-STATUS gives every folder's UIDNEXT.
+        boxes = [b for b in self._list(self._live()) if b.role is not None]
+        names = frozenset(b.name for b in boxes)
+        return Listing(boxes, names, changed=names != memo)
 
-        return self._run(read)
+    def _scan(self, box: _Box, old: list[int] | None, listing: Listing[_Box, frozenset[str]],
+              not_before: datetime, take: Callable[[Entry], None], problems: list[str],
+              ) -> Scan[list[int]]:
+        if old == [box.uidvalidity, box.uidnext]:
+            return Scan(old, read=False)  # nothing arrived or was moved in
+        try:
+            return Scan(self._read_box(self._live(), box, old, not_before, take, problems))
+        except imap_errors.IMAPClientAbortError:
+            raise
+        except imap_errors.IMAPClientError as exc:  # removed meanwhile, no rights
+            raise FolderUnreadable(str(exc)) from None
+
+    def _dump(self, listing: Listing[_Box, frozenset[str]], states: dict[str, list[int]],
+              read: bool) -> str:
+        return json.dumps({"v": _CHECKPOINT_VERSION, "f": states}, sort_keys=True,
+                          separators=(",", ":"))
 
     def _read_box(self, client: IMAPClient, box: _Box, old: list[int] | None,
-                  not_before: datetime, interest: Interest | None,
-                  match: Callable[[str], str] | None, out: list[MailMessage],
+                  not_before: datetime, take: Callable[[Entry], None],
                   problems: list[str]) -> list[int]:
         if old is not None and old[0] == box.uidvalidity:
             # What arrived since: EXAMINE and the FETCH in one round trip.
             fetch = _fetch_command(f"{old[1]}:*", ["INTERNALDATE", _HEADERS_ITEM])
             uidvalidity, (typ, data) = self._examine(client, box.name, fetch)
             floor = old[1]
-            got: dict[int, MailMessage] = {}
+            got: dict[int, Entry] = {}
             if uidvalidity == old[0]:
                 raw = _fetch_answer(client, typ, data)
                 # "n:*" names the last message even when every UID is below n.
-                got = {uid: m for uid, m in self._parse(box, uidvalidity, raw, problems).items()
-                       if uid >= floor}
+                got = {uid: e for uid, e in self._entries(box, uidvalidity, raw, problems)
+                       .items() if uid >= floor}
             else:
                 old = None  # UIDVALIDITY changed between LIST and EXAMINE: read again
         if (old is None or old[0] != box.uidvalidity) and box.uidnext <= 1:
@@ -441,165 +434,127 @@ class ImapMailbox(Mailbox):
             for chunk in _chunks(sorted(uids)):
                 got.update(self._headers(client, box, uidvalidity, chunk, problems))
             floor = 1
-        if not got:
-            return [uidvalidity, max(box.uidnext, floor)]
-        wanted = [uid for uid, m in got.items()
-                  if interest is None or (match is not None and interest.matches(m, match))]
-        excerpts = self._excerpts(client, wanted)
-        out.extend(replace(m, excerpt=excerpts[uid]) if uid in excerpts else m
-                   for uid, m in sorted(got.items()))
-        return [uidvalidity, max(box.uidnext, max(got) + 1)]
+        for _, entry in sorted(got.items()):
+            take(entry)
+        return [uidvalidity, max(box.uidnext, max(got, default=floor - 1) + 1, floor)]
 
     def _headers(self, client: IMAPClient, box: _Box, uidvalidity: int,
-                 uids: Sequence[int], problems: list[str]) -> dict[int, MailMessage]:
+                 uids: Sequence[int], problems: list[str]) -> dict[int, Entry]:
         if not uids:
             return {}
-        return self._parse(box, uidvalidity,
-                           _fetch(client, uids, ["INTERNALDATE", _HEADERS_ITEM]), problems)
+        return self._entries(box, uidvalidity,
+                             _fetch(client, uids, ["INTERNALDATE", _HEADERS_ITEM]), problems)
 
-    def _parse(self, box: _Box, uidvalidity: int, fetched: dict[int, dict[bytes, Any]],
-               problems: list[str]) -> dict[int, MailMessage]:
-        role = box.role or Folder.OTHER
-        result: dict[int, MailMessage] = {}
+    def _entries(self, box: _Box, uidvalidity: int, fetched: dict[int, dict[bytes, Any]],
+                 problems: list[str]) -> dict[int, Entry]:
+        result: dict[int, Entry] = {}
         for uid, data in sorted(fetched.items()):
             raw = _item(data, b"BODY[HEADER")
             if raw is None:
                 problems.append(f"{box.name}: UID {uid}: no headers in the FETCH answer")
                 continue
-            try:
-                parsed = BytesParser(policy=default_policy).parsebytes(raw, headersonly=True)
-                result[uid] = to_mail_message(
-                    parsed, id=message_ref(box.name, uidvalidity, uid), folder=role,
-                    folder_name=box.name, date=_aware(data.get(b"INTERNALDATE")))
-            except Exception as exc:  # the email package raises assorted types
-                problems.append(f"{box.name}: UID {uid}: cannot parse headers: {exc}")
+            result[uid] = Entry(message_ref(box.name, uidvalidity, uid), raw, uid,
+                                f"{box.name}: UID {uid}",
+                                date=_aware(data.get(b"INTERNALDATE")))
         return result
 
-    def _excerpts(self, client: IMAPClient, uids: Sequence[int]) -> dict[int, str]:
-        result: dict[int, str] = {}
-        for chunk in _chunks(sorted(uids)):
-            for uid, data in _fetch(client, chunk, [_EXCERPT_ITEM]).items():
+    def _excerpts(self, box: _Box, entries: Sequence[Entry]) -> dict[str, str]:
+        # The folder is still the selected one: its UIDs need no EXAMINE again.
+        ids = {e.ref: e.id for e in entries}
+        result: dict[str, str] = {}
+        for chunk in _chunks(sorted(ids)):
+            for uid, data in _fetch(self._live(), chunk, [_EXCERPT_ITEM]).items():
                 raw = _item(data, b"BODY[")
-                if raw is None:
+                if raw is None or uid not in ids:
                     continue
                 try:
-                    result[uid] = excerpt_of(email.message_from_bytes(raw))
+                    result[ids[uid]] = excerpt_of(email.message_from_bytes(raw))
                 except Exception as exc:  # broken MIME: the headers still decide
                     logger.debug("account %s: UID %s: no excerpt (%s)", self.account, uid,
                                  type(exc).__name__)
         return result
 
-    def search_answers(self, since: datetime, interest: Interest) -> list[MailMessage]:
-        terms = _search_terms(interest)
-        if not terms:
-            return []
-        match = known_suffix(interest.domains)
-
-        def search(client: IMAPClient) -> list[MailMessage]:
-            found: list[MailMessage] = []
-            problems: list[str] = []
-            for box in self._list(client):
-                if box.role is None:
-                    continue
-                try:
-                    uidvalidity, _ = self._examine(client, box.name)
-                    uids: set[int] = set()
-                    for group in _groups(terms):
-                        uids.update(client.search(["SINCE", (since - SEARCH_SLACK).date(),
-                                                   *_any_of(group)]))
-                    got: dict[int, MailMessage] = {}
-                    for chunk in _chunks(sorted(uids)):
-                        got.update(self._headers(client, box, uidvalidity, chunk, problems))
-                except imap_errors.IMAPClientAbortError:
-                    raise
-                except imap_errors.IMAPClientError as exc:
-                    problems.append(f"{box.name}: cannot search: {exc}")
-                    continue
-                hits = {uid: m for uid, m in got.items()
-                        if (m.date is None or m.date >= since) and interest.matches(m, match)}
-                excerpts = self._excerpts(client, list(hits))
-                found.extend(replace(m, excerpt=excerpts.get(uid, "")) for uid, m in hits.items())
-            for problem in problems:
-                logger.warning("account %s: searching for answers: %s (skipped)",
-                               self.account, problem)
-            return sorted(found, key=lambda m: (m.date or since, m.id))
-
-        return self._run(search)
-
-    # -- drafts ------------------------------------------------------------------
-    def find_marker(self, marker: str, *, subject: str = "",
-                    since: datetime | None = None) -> list[DraftRef]:
-        return self._run(lambda client: self._find(client, marker, subject, since))
-
-    def _find(self, client: IMAPClient, marker: str, subject: str, since: datetime | None,
-              message_id: str = "") -> list[DraftRef]:
-        sent = [(b.name, Folder.SENT) for b in self._list(client) if b.role is Folder.SENT]
-        drafts = self._drafts_folder(client, create=False)
-        boxes = [(drafts, Folder.DRAFTS), *sent] if drafts else sent
-        known = self._appended.get(marker)
-        ids = {i for i in (message_id, known.message_id if known else "") if i}
-        recipient = marker.rsplit("/", 1)[-1]
-        by_marker = _search_command(["HEADER", MARKER_HEADER, marker])
-        found: list[DraftRef] = []
-        for name, role in boxes:
-            try:  # EXAMINE and the marker's SEARCH in one round trip
-                uidvalidity, (typ, data) = self._examine(client, name, by_marker)
-            except imap_errors.IMAPClientAbortError:
-                raise
-            except imap_errors.IMAPClientError:
-                continue  # a Sent folder removed meanwhile
-            uids = set(_search_answer(client, typ, data))
-            for mid in ids if not uids else ():  # servers that do not search our header
-                uids.update(client.search(["HEADER", "Message-ID", mid]))
-            if not uids and subject and "@" in recipient:
-                criteria: list[Any] = ["SUBJECT", subject, "TO", recipient]
-                if since is not None:
-                    criteria = ["SINCE", (since - SEARCH_SLACK).date(), *criteria]
-                uids.update(client.search(criteria))
-            if not uids:
-                continue
-            box = _Box(name, role)
-            for uid, msg in self._headers(client, box, uidvalidity, sorted(uids)[:FETCH_CHUNK],
-                                          []).items():
-                if msg.marker == marker or (
-                        msg.message_id in ids and msg.marker in ("", marker)) or (
-                        not msg.marker and subject and msg.subject == subject
-                        and any(a.email == recipient.lower() for a in msg.to)):
-                    found.append(DraftRef(id=message_ref(name, uidvalidity, uid), folder=role,
-                                          message_id=msg.message_id, created=msg.date))
+    def _candidates(self, box: _Box, since: datetime, interest: Interest,
+                    problems: list[str]) -> list[Entry]:
+        client = self._live()
+        try:
+            uidvalidity, _ = self._examine(client, box.name)
+            uids: set[int] = set()
+            for group in _groups(_search_terms(interest)):
+                uids.update(client.search(["SINCE", (since - SEARCH_SLACK).date(),
+                                           *_any_of(group)]))
+            found: list[Entry] = []
+            for chunk in _chunks(sorted(uids)):
+                found.extend(self._headers(client, box, uidvalidity, chunk, problems).values())
+        except imap_errors.IMAPClientAbortError:
+            raise
+        except imap_errors.IMAPClientError as exc:
+            raise FolderUnreadable(str(exc)) from None
         return found
 
-    def create_draft(self, message: EmailMessage, marker: str, reply_to: ReplyTo | None,
-                     ) -> DraftRef:
-        message = prepared(message, marker, reply_to)
+    # -- drafts ------------------------------------------------------------------
+    def _known_ids(self, marker: str) -> frozenset[str]:
+        known = self._appended.get(marker)
+        return frozenset({known.message_id}) if known and known.message_id else frozenset()
+
+    def _marked(self, box: _Box, marker: str, subject: str, since: datetime | None,
+                ids: frozenset[str], problems: list[str]) -> list[Entry]:
+        client = self._live()
+        recipient = marker.rsplit("/", 1)[-1]
+        try:  # EXAMINE and the marker's SEARCH in one round trip
+            uidvalidity, (typ, data) = self._examine(
+                client, box.name, _search_command(["HEADER", MARKER_HEADER, marker]))
+        except imap_errors.IMAPClientAbortError:
+            raise
+        except imap_errors.IMAPClientError as exc:
+            raise FolderUnreadable(str(exc)) from None
+        uids = set(_search_answer(client, typ, data))
+        for mid in sorted(ids) if not uids else ():  # servers that do not search our header
+            uids.update(client.search(["HEADER", "Message-ID", mid]))
+        if not uids and subject and "@" in recipient:
+            criteria: list[Any] = ["SUBJECT", subject, "TO", recipient]
+            if since is not None:
+                criteria = ["SINCE", (since - SEARCH_SLACK).date(), *criteria]
+            uids.update(client.search(criteria))
+        return list(self._headers(client, box, uidvalidity, sorted(uids)[:FETCH_CHUNK],
+                                  problems).values())
+
+    def _append(self, message: EmailMessage, marker: str) -> DraftRef:
+        client = self._live()
         message_id = str(message.get("Message-ID", "")).strip()
         data = message.as_bytes(policy=message.policy.clone(linesep="\r\n"))
-
-        def create(client: IMAPClient) -> DraftRef:
-            # Look first: a draft whose APPEND reached the server before the reply was lost.
-            earlier = [r for r in self._find(client, marker, "", None, message_id)
-                       if r.folder is Folder.DRAFTS]
-            if earlier:
-                logger.info("account %s: draft %s was already appended by an interrupted "
-                            "attempt", self.account, earlier[0].id)
-                return earlier[0]
-            drafts = self._drafts_folder(client, create=True)
-            assert drafts is not None
-            reply = client.append(drafts, data, flags=(b"\\Draft", b"\\Seen"))
-            found = _APPENDUID.search(reply if isinstance(reply, bytes) else b"")
-            ref_id = ""
-            if found:
-                uidvalidity, uid = int(found.group(1)), int(found.group(2))
-                ref_id = message_ref(drafts, uidvalidity, uid)
-                self._appended[marker] = _Sent(drafts, uidvalidity, uid, message_id)
-            else:
-                self._appended[marker] = _Sent(drafts, 0, 0, message_id)
-            logger.info("account %s: appended draft %s to %s", self.account,
-                        ref_id or message_id, drafts)
-            return DraftRef(id=ref_id or message_id, folder=Folder.DRAFTS,
-                            message_id=message_id, created=datetime.now(UTC))
-
-        return self._run(create)
+        # Look first: a draft whose APPEND reached the server before the reply was lost.
+        earlier = [r for r in self._find(marker, "", None, message_id)
+                   if r.folder is Folder.DRAFTS]
+        if earlier:
+            logger.info("account %s: draft %s was already appended by an interrupted "
+                        "attempt", self.account, earlier[0].id)
+            return earlier[0]
+        choice = self._choose_drafts(self._boxes if self._boxes is not None
+                                     else self._list(client))
+        drafts = choice.box.name
+        if not choice.exists:
+            try:
+                client.create_folder(drafts)
+            except imap_errors.IMAPClientError as exc:
+                raise ProviderUnavailable(self.account, f"no {drafts} folder on {self.host}, "
+                                          f"and it cannot be created: {exc}") from None
+            logger.info("account %s: created the folder %s on %s", self.account, drafts,
+                        self.host)
+            self._boxes = None  # listed again next time, with the new folder
+        reply = client.append(drafts, data, flags=(b"\\Draft", b"\\Seen"))
+        found = _APPENDUID.search(reply if isinstance(reply, bytes) else b"")
+        ref_id = ""
+        if found:
+            uidvalidity, uid = int(found.group(1)), int(found.group(2))
+            ref_id = message_ref(drafts, uidvalidity, uid)
+            self._appended[marker] = _Sent(drafts, uidvalidity, uid, message_id)
+        else:
+            self._appended[marker] = _Sent(drafts, 0, 0, message_id)
+        logger.info("account %s: appended draft %s to %s", self.account,
+                    ref_id or message_id, drafts)
+        return DraftRef(id=ref_id or message_id, folder=Folder.DRAFTS,
+                        message_id=message_id, created=datetime.now(UTC))
 
 
 def message_ref(folder: str, uidvalidity: int, uid: int) -> str:
@@ -647,18 +602,6 @@ def _search_command(criteria: list[Any]) -> tuple[str, tuple[Any, ...]]:
     return ("UID", ("SEARCH", *_normalise_search_criteria(criteria)))
 
 
-def _drafts_of(listed: list[tuple[Any, Any, Any]]) -> str | None:
-    for flags, _, name in listed:
-        if b"\\drafts" in _lower(flags):
-            return str(name)
-    names = {str(name).lower(): str(name) for flags, _, name in listed
-             if not _lower(flags) & {b"\\noselect", b"\\nonexistent"}}
-    for candidate in DRAFTS_NAMES:
-        if candidate.lower() in names:
-            return names[candidate.lower()]
-    return None
-
-
 def _fetch_command(spec: str, items: list[str]) -> tuple[str, tuple[Any, ...]]:
     return ("UID", ("FETCH", spec, seq_to_parenstr_upper(items)))
 
@@ -698,6 +641,11 @@ def _statuses(client: IMAPClient, lines: list[Any]) -> dict[str, tuple[int, int]
             raise imap_errors.ProtocolError(f"unreadable STATUS answer {line!r}: {exc}"
                                             ) from None
     return result
+
+
+def _separator(delimiter: Any) -> str:
+    """A LIST answer's hierarchy delimiter as text ("/" when the server gives none)."""
+    return delimiter.decode() if isinstance(delimiter, bytes) else str(delimiter or "/")
 
 
 def _quote(name: Any) -> bytes:

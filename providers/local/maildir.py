@@ -15,18 +15,20 @@ Layouts (:func:`detect`, or forced by the ``layout`` option):
   ``describe()`` (``followup doctor``) says so.
 
 Drafts go to the folder named by the ``drafts`` option, else to the existing folder
-named like drafts (:data:`DRAFTS_NAMES`: Drafts, ``[Gmail]/Drafts``, Entwürfe,
-Brouillons, ...), preferring one a sync tool or server keeps (mbsync's
-``.uidvalidity``, Dovecot's ``dovecot-uidlist``: :data:`SYNC_MARKS`). Only when there is
-none is one made, in the layout's own form (``.Drafts`` or ``Drafts/``), and the log
-says so. Sent mail is the ``sent`` option's folder, else the usual names.
+named like drafts (Drafts, ``[Gmail]/Drafts``, Entwürfe, Brouillons, ...), preferring
+one a sync tool or server keeps (mbsync's ``.uidvalidity``, Dovecot's
+``dovecot-uidlist``: :data:`SYNC_MARKS`). Only when there is none is one made, in the
+layout's own form (``.Drafts`` or ``Drafts/``), and the log says so. Sent mail is the
+``sent`` option's folder, else the usual names.
 
 Which folders are read (rule 6): INBOX, sent mail (``.Sent``, ``.Sent Items``, ...)
 and every other folder of the user's (``.Archive``, ``.Jobs.Acme``, a mail rule's
 target), but never drafts, trash, junk or outbox, by their usual names in any case
-and in the languages mail clients name them (:data:`SKIPPED_NAMES`). Folder names
-are Maildir++ (``.`` between levels) in IMAP's modified UTF-7, as Dovecot and
-Courier write them; ``folder_name`` shows them as the user does (``Jobs/Acme``).
+and in the languages mail clients name them. Those tables, the choice of the Drafts
+folder and the generic operations are :mod:`providers._shared.folders`', shared with
+IMAP; this module supplies the primitives. Folder names are Maildir++ (``.`` between
+levels) in IMAP's modified UTF-7, as Dovecot and Courier write them; ``folder_name``
+shows them as the user does (``Jobs/Acme``).
 
 Only headers are read for most messages: each file up to the blank line that ends
 its header block. A message the caller's :class:`~providers.base.Interest` matches
@@ -68,50 +70,32 @@ import os
 import socket
 import stat
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email.message import EmailMessage
-from email.parser import BytesParser
-from email.policy import default as default_policy
 from pathlib import Path
 from typing import Any
 
 from .._shared.excerpt import excerpt_of
-from .._shared.headers import MARKER_HEADER, known_suffix, prepared, to_mail_message
-from ..base import DraftRef, Folder, Interest, Mailbox, MailMessage, MessageBatch, ReplyTo
+from .._shared.folders import (
+    GMAIL_PARENTS,
+    TOP_PARENTS,
+    Box,
+    DraftsChoice,
+    Entry,
+    FolderMailbox,
+    Listing,
+    Scan,
+    role_by_name,
+)
+from .._shared.headers import MARKER_HEADER
+from ..base import DraftRef, Folder, Interest
 from ..errors import ProviderUnavailable
 
 logger = logging.getLogger(__name__)
 
 DRAFTS_DIR = ".Drafts"  # where drafts are written (and the only place anything is)
-# Folders never read for answers, compared with each level of a folder's name in
-# lower case (so ".Trash.Old" and "[Gmail]/Spam" are skipped too).
-SKIPPED_NAMES = frozenset({
-    # Drafts: the user's unsent mail and ours.
-    "drafts", "draft", "entwürfe", "brouillons", "borradores", "bozze", "concepten",
-    # Trash.
-    "trash", "deleted items", "deleted messages", "deleted", "bin", "papierkorb",
-    "gelöschte elemente", "gelöschte objekte", "corbeille", "éléments supprimés",
-    "papelera", "elementos eliminados", "cestino", "prullenbak",
-    # Junk and spam (Outlook says "Junk E-mail", Yahoo "Bulk Mail").
-    "junk", "spam", "junk e-mail", "junk email", "junk mail", "bulk mail", "spamverdacht",
-    "courrier indésirable", "indésirables", "correo no deseado", "posta indesiderata",
-    # Outbox: mail the user's client has not sent yet.
-    "outbox", "postausgang", "boîte d'envoi", "bandeja de salida",
-})
-# Top-level folders (or under Gmail's "[Gmail]" when synced with mbsync) of sent mail.
-SENT_NAMES = frozenset({
-    "sent", "sent items", "sent messages", "sent mail", "gesendet", "gesendete elemente",
-    "gesendete objekte", "envoyés", "éléments envoyés", "enviados", "elementos enviados",
-    "posta inviata", "verzonden items",
-})
-_GMAIL_PARENTS = frozenset({"[gmail]", "[google mail]"})
-# Drafts folders by the last level of their name, in order of preference (as the IMAP
-# backend's table); under a top level, "[Gmail]" or the Inbox (Cyrus' INBOX.Drafts).
-DRAFTS_NAMES = ("drafts", "draft", "entwürfe", "brouillons", "borradores", "bozze",
-                "concepten")
-_DRAFTS_PARENTS = frozenset({"[gmail]", "[google mail]", "inbox"})
 # Files a sync tool or server keeps in each folder it manages: a folder without any,
 # beside folders with some, is one no mail client sees.
 SYNC_MARKS = {
@@ -158,17 +142,21 @@ _COUNTER = itertools.count(1)
 _MARKER_NAME = MARKER_HEADER.lower().encode()
 
 
-@dataclass(frozen=True)
-class _Box:
-    """One folder: its directory under the root ("" for INBOX at the root), its role
-    (None: never read), its name."""
+def _dirs(rel: str) -> tuple[str, str]:
+    """The directories of the folder at ``rel`` that hold mail."""
+    return (f"{rel}/new", f"{rel}/cur") if rel else ("new", "cur")
 
-    rel: str
-    role: Folder | None
-    name: str  # as the user sees it: "INBOX", "Sent Items", "Jobs/Acme"
+
+@dataclass(frozen=True)
+class _Box(Box):
+    """A folder: ``key`` is its directory under the root ("" for INBOX at the root)."""
+
+    @property
+    def rel(self) -> str:
+        return self.key
 
     def dirs(self) -> tuple[str, str]:
-        return (f"{self.rel}/new", f"{self.rel}/cur") if self.rel else ("new", "cur")
+        return _dirs(self.key)
 
 
 INBOX = _Box("", Folder.INBOX, "INBOX")
@@ -188,7 +176,7 @@ def _pp_folder(dirname: str) -> _Box | None:
     if not dirname.startswith(".") or dirname in (".", ".."):
         return None
     levels = [_from_modified_utf7(level) for level in dirname[1:].split(".")]
-    return _Box(dirname, _role_of(levels, _GMAIL_PARENTS), "/".join(levels))
+    return _Box(dirname, role_by_name(levels, GMAIL_PARENTS), "/".join(levels))
 
 
 @functools.lru_cache(maxsize=1024)
@@ -202,26 +190,7 @@ def _fs_folder(rel: str, inbox: str) -> _Box:
     if inbox and rel.startswith(inbox + "/"):
         parts[0] = "INBOX"  # mbsync's INBOX/sub (a server with INBOX.Drafts)
     levels = [level for part in parts for level in part.split(".") if level]
-    return _Box(rel, _role_of(levels, _DRAFTS_PARENTS), "/".join(parts))
-
-
-def _role_of(levels: list[str], parents: frozenset[str]) -> Folder | None:
-    lowered = [level.lower() for level in levels]
-    if any(level in SKIPPED_NAMES for level in lowered):
-        return None
-    top = len(lowered) == 1 or (len(lowered) == 2 and lowered[0] in parents)
-    if top and lowered[-1] in SENT_NAMES:
-        return Folder.SENT
-    return Folder.OTHER
-
-
-def _drafts_rank(box: _Box) -> int | None:
-    """Where a folder stands among drafts folders by its name (0 best); None: not one."""
-    levels = [level.lower() for level in box.name.split("/")]
-    top = len(levels) == 1 or (len(levels) == 2 and levels[0] in _DRAFTS_PARENTS)
-    if not top or levels[-1] not in DRAFTS_NAMES:
-        return None
-    return DRAFTS_NAMES.index(levels[-1]) * 2 + (len(levels) - 1)
+    return _Box(rel, role_by_name(levels, TOP_PARENTS), "/".join(parts))
 
 
 def _normal(name: str) -> str:
@@ -393,9 +362,14 @@ class _DirState:
         return cls(int(mtime), bool(settled), int(max_ctime), tuple(at_max))
 
 
+_FolderState = dict[str, _DirState]  # a folder's new/ and cur/ by their directory
+
+
 @dataclass(frozen=True)
 class _Checkpoint:
-    dirs: dict[str, _DirState]
+    # Each folder's new/ and cur/ by their directory ("" -> {"new": .., "cur": ..});
+    # one flat table of directories in the JSON.
+    dirs: dict[str, _FolderState]
     read_ns: int | None = None  # when the read that made it started
     # Each directory listed to find the folders (the root; in the fs layout also every
     # folder and container): its mtime then, and whether that mtime was settled.
@@ -408,11 +382,23 @@ class _Checkpoint:
             "v": _CHECKPOINT_VERSION, "t": self.read_ns, "layout": list(self.layout),
             "tree": {k: [m, s] for k, (m, s) in self.tree.items()},
             "folders": list(self.folders),
-            "dirs": {k: s.to_json() for k, s in self.dirs.items()},
+            "dirs": {k: s.to_json() for f in self.dirs.values() for k, s in f.items()},
         }, separators=(",", ":"))
 
 
-class MaildirMailbox(Mailbox):
+@dataclass
+class _Read:
+    """A read's listing memo: the checkpoint it started from and, once the folders are
+    listed, the layout, the directories listed to find them, and when it started."""
+
+    previous: _Checkpoint
+    lay: Layout | None = None
+    tree: dict[str, tuple[int, bool]] = field(default_factory=dict)
+    started: int = 0
+    root: str = ""  # the layout's root as a str: joined and stat'ed on every idle cycle
+
+
+class MaildirMailbox(FolderMailbox[_Box, _Read, _FolderState]):
     def __init__(self, account: str, root: Path, *, drafts: str = "", sent: str = "",
                  layout: str = "auto") -> None:
         if layout not in LAYOUTS:
@@ -423,6 +409,7 @@ class MaildirMailbox(Mailbox):
         self.sent_override = sent.strip()
         self.layout_option = layout
         self._layout: Layout | None = None
+        self._signed: tuple[Layout, tuple[str, str]] | None = None
         # Per directory: the state the last scan left and the hashes of the names it
         # listed. A directory that changed is listed again, but only names not listed
         # then are stat'ed (Maildir files never change in place: a new flag is a new
@@ -444,7 +431,11 @@ class MaildirMailbox(Mailbox):
         return self._layout
 
     def _signature(self, lay: Layout) -> tuple[str, str]:
-        return lay.kind, os.path.relpath(lay.root, self.root)
+        """The layout as the checkpoint names it (kept: relpath costs as much as the
+        idle cycle's stat calls)."""
+        if self._signed is None or self._signed[0] is not lay:
+            self._signed = (lay, (lay.kind, os.path.relpath(lay.root, self.root)))
+        return self._signed[1]
 
     def _box(self, lay: Layout, rel: str) -> _Box | None:
         """The folder at ``rel`` with the configured names applied (None: not a folder)."""
@@ -452,90 +443,107 @@ class MaildirMailbox(Mailbox):
             box = INBOX if rel == "" else _pp_folder(rel)
         else:
             box = _fs_folder(rel, lay.inbox)
-        if box is None or box.role is Folder.INBOX:
-            return box
-        wanted = _normal(box.name)
-        if self.drafts_override and wanted == _normal(self.drafts_override):
-            return replace(box, role=None)
-        if self.sent_override:
-            if wanted == _normal(self.sent_override):
-                return replace(box, role=Folder.SENT)
-            if box.role is Folder.SENT:
-                return replace(box, role=Folder.OTHER)
-        return box
+        return None if box is None else self._with_options(box)
 
     def _inbox(self, lay: Layout) -> _Box:
         return INBOX if lay.kind == MAILDIR_PP else _fs_folder(lay.inbox, lay.inbox)
 
-    # -- reading -------------------------------------------------------------
-    def messages_since(self, checkpoint: str | None, not_before: datetime,
-                       interest: Interest | None = None) -> MessageBatch:
-        started = time.time_ns()
+    def _is_named(self, box: _Box, option: str) -> bool:
+        wanted = _normal(option)
+        return _normal(box.name) == wanted or _normal(box.key) == wanted
+
+    def _new_folder(self, name: str) -> _Box:
+        levels = [v for v in name.replace(".", "/").split("/") if v]
+        rel = ("." + ".".join(_to_modified_utf7(v) for v in levels)
+               if self._where().kind == MAILDIR_PP else name.strip().strip("/"))
+        return _Box(rel, Folder.DRAFTS, "/".join(levels))
+
+    def _drafts_preference(self, box: _Box) -> int:
+        return 0 if _synced_by(self._where().root / box.key) else 1
+
+    # -- reading: the primitives of FolderMailbox ---------------------------------
+    def _load(self, checkpoint: str | None) -> tuple[_Read, dict[str, _FolderState]]:
         previous = _load_checkpoint(checkpoint)
+        return _Read(previous), previous.dirs
+
+    def _listing(self, memo: _Read) -> Listing[_Box, _Read]:
+        started = time.time_ns()
+        previous, forget = memo.previous, False
         lay = self._where()
         if previous.layout != self._signature(lay):  # (versions 1 and 2: Maildir++)
-            previous = _Checkpoint({}, read_ns=previous.read_ns)  # another layout since
+            previous, forget = _Checkpoint({}, read_ns=previous.read_ns), True
         tree, boxes = self._folders(lay, previous)
         if self._layout != lay:  # recognised again while listing: another layout now
             lay = self._where()
-            previous = _Checkpoint({}, read_ns=previous.read_ns)
+            previous, forget = _Checkpoint({}, read_ns=previous.read_ns), True
             tree, boxes = self._folders(lay, previous)
-        changed = not (previous.tree == tree and all(s for _, s in tree.values()))
-        root = str(lay.root)
-        # A directory the checkpoint does not know (a folder made since) is also read
-        # for what was put there since that read began.
-        new_since = None if previous.read_ns is None else previous.read_ns - SETTLE_NS
-        not_before_ns = int(not_before.timestamp() * 1e9)
-        states: dict[str, _DirState] = {}
-        messages: list[MailMessage] = []
-        problems: list[str] = []
-        for box in boxes:
-            for rel in box.dirs():
-                old = previous.dirs.get(rel)
-                path = os.path.join(root, rel)  # a str: this loop is the idle cycle's cost
-                try:
-                    dir_stat = os.stat(path)  # before listing: a later arrival changes mtime
-                except FileNotFoundError:
-                    if box.role is Folder.INBOX:
-                        raise self._unavailable(Path(path), "INBOX directory missing") from None
-                    continue  # a folder without it (or not a folder: .notmuch)
-                except OSError as exc:
-                    if box.role is Folder.INBOX:
-                        raise self._unavailable(Path(path), exc.strerror or str(exc)) from None
-                    problems.append(f"{rel}: cannot read: {exc.strerror or exc}")
-                    if old is not None:
-                        states[rel] = old  # retried next cycle from where it was
-                    continue
-                if old is not None and old.settled and old.mtime_ns == dir_stat.st_mtime_ns:
-                    states[rel] = old
-                    continue
-                settled = time.time_ns() - dir_stat.st_mtime_ns > SETTLE_NS
-                changed = True
-                states[rel] = self._scan(lay, Path(path), rel, box, old, dir_stat.st_mtime_ns,
-                                         settled, not_before_ns, new_since, interest, messages,
+        changed = previous.read_ns is None or not (
+            previous.tree == tree and all(s for _, s in tree.values()))
+        return Listing(boxes, _Read(previous, lay, tree, started, str(lay.root)), changed,
+                       forget)
+
+    def _scan(self, box: _Box, old: _FolderState | None, listing: Listing[_Box, _Read],
+              not_before: datetime, take: Callable[[Entry], None], problems: list[str],
+              ) -> Scan[_FolderState]:
+        read = listing.memo
+        states: _FolderState = {}
+        scanned = False
+        for rel in _dirs(box.key):
+            prior = old.get(rel) if old is not None else None
+            path = os.path.join(read.root, rel)  # a str: this loop is the idle cycle's cost
+            try:
+                dir_stat = os.stat(path)  # before listing: a later arrival changes mtime
+            except FileNotFoundError:
+                if box.role is Folder.INBOX:
+                    raise self._unavailable(Path(path), "INBOX directory missing") from None
+                continue  # a folder without it (or not a folder: .notmuch)
+            except OSError as exc:
+                if box.role is Folder.INBOX:
+                    raise self._unavailable(Path(path), exc.strerror or str(exc)) from None
+                problems.append(f"{rel}: cannot read: {exc.strerror or exc}")
+                if prior is not None:
+                    states[rel] = prior  # retried next cycle from where it was
+                continue
+            if prior is not None and prior.settled and prior.mtime_ns == dir_stat.st_mtime_ns:
+                states[rel] = prior
+                continue
+            settled = time.time_ns() - dir_stat.st_mtime_ns > SETTLE_NS
+            scanned = True
+            assert read.lay is not None
+            # A directory the checkpoint does not know (a folder made since) is also read
+            # for what was put there since that read began.
+            new_since = (None if read.previous.read_ns is None
+                         else read.previous.read_ns - SETTLE_NS)
+            states[rel] = self._scan_dir(read.lay, Path(path), rel, prior,
+                                         dir_stat.st_mtime_ns, settled,
+                                         int(not_before.timestamp() * 1e9), new_since, take,
                                          problems)
-        if not changed and checkpoint and previous.read_ns is not None:
-            return MessageBatch((), checkpoint, tuple(problems))  # idle: the same checkpoint
-        new_checkpoint = _Checkpoint(
+        return Scan(states, scanned)
+
+    def _dump(self, listing: Listing[_Box, _Read], states: dict[str, _FolderState],
+              read: bool) -> str:
+        memo = listing.memo
+        assert memo.lay is not None
+        previous = memo.previous
+        return _Checkpoint(
+            dirs=states,
             # Kept when nothing was read, so an idle checkpoint stays the same (the engine
             # then writes nothing); an older time only makes a new folder read further back.
-            dirs=states, read_ns=started if changed or previous.read_ns is None
-            else previous.read_ns,
-            tree=tree, folders=tuple(b.rel for b in boxes if b.role is not Folder.INBOX),
-            layout=self._signature(lay),
-        )
-        return MessageBatch(tuple(messages), new_checkpoint.to_json(), tuple(problems))
+            read_ns=memo.started if read or previous.read_ns is None else previous.read_ns,
+            tree=memo.tree,
+            folders=tuple(b.key for b in listing.boxes if b.role is not Folder.INBOX),
+            layout=self._signature(memo.lay),
+        ).to_json()
 
-    def _scan(
-        self, lay: Layout, path: Path, rel: str, box: _Box, old: _DirState | None, mtime_ns: int,
+    def _scan_dir(
+        self, lay: Layout, path: Path, rel: str, old: _DirState | None, mtime_ns: int,
         settled: bool, not_before_ns: int, new_since_ns: int | None,
-        interest: Interest | None, messages: list[MailMessage], problems: list[str],
+        take: Callable[[Entry], None], problems: list[str],
     ) -> _DirState:
         cached = self._listed.get(rel)
         known = cached[1] if cached is not None and old is not None and cached[0] == old \
             else None
         entries, listed = self._list_new(lay, path, problems, known)
-        match = known_suffix(interest.domains) if interest is not None else None
         for name, ctime_ns, file_mtime_ns in entries:
             if old is None:
                 # First look at this directory: bounded by delivery time, and for a
@@ -555,14 +563,7 @@ class MaildirMailbox(Mailbox):
             except OSError as exc:
                 problems.append(f"{rel}/{name}: cannot read: {exc.strerror or exc}")
                 continue
-            try:
-                message = _to_message(_key(name), box, raw)
-            except Exception as exc:  # the email package raises assorted types on bad headers
-                problems.append(f"{rel}/{name}: cannot parse headers: {exc}")
-                continue
-            if interest is None or (match is not None and interest.matches(message, match)):
-                message = replace(message, excerpt=_excerpt(path / name))
-            messages.append(message)
+            take(Entry(_key(name), raw, path / name, f"{rel}/{name}"))
         max_ctime = max((c for _, c, _ in entries), default=0)
         at_max_names = {n for n, c, _ in entries if c == max_ctime}
         if old is not None and old.max_ctime_ns >= max_ctime:
@@ -614,36 +615,56 @@ class MaildirMailbox(Mailbox):
             raise self._unavailable(path, exc.strerror or str(exc)) from None
         return fresh, frozenset(listed)
 
-    def search_answers(self, since: datetime, interest: Interest) -> list[MailMessage]:
-        # One pass over every folder read for answers; a file delivered well before
-        # ``since`` (its mtime) is not opened, the others by their Date (else mtime).
-        lay = self._where()
-        match = known_suffix(interest.domains)
+    def _excerpts(self, box: _Box, entries: Sequence[Entry]) -> dict[str, str]:
+        return {e.id: _excerpt(e.ref) for e in entries}
+
+    def _candidates(self, box: _Box, since: datetime, interest: Interest,
+                    problems: list[str]) -> Iterator[Entry]:
+        # A file delivered well before ``since`` (its mtime) is not opened; the base
+        # judges the others by their Date (else the mtime, ``received``).
+        root = self._where().root
         floor_ns = int(since.timestamp() * 1e9) - SEARCH_SLACK_NS
-        found: list[MailMessage] = []
-        problems: list[str] = []
-        for box in self._folders(lay, None)[1]:
-            for rel in box.dirs():
-                path = lay.root / rel
-                for name, _, mtime_ns in self._list(lay, path, problems):
-                    if mtime_ns < floor_ns:
-                        continue
-                    try:
-                        message = _to_message(_key(name), box, _read_header_block(path / name))
-                    except FileNotFoundError:
-                        continue  # moved meanwhile; found where it went, or next time
-                    except OSError as exc:
-                        problems.append(f"{rel}/{name}: cannot read: {exc.strerror or exc}")
-                        continue
-                    except Exception as exc:  # the email package: assorted types
-                        problems.append(f"{rel}/{name}: cannot parse headers: {exc}")
-                        continue
-                    when = message.date or datetime.fromtimestamp(mtime_ns / 1e9, UTC)
-                    if when >= since and interest.matches(message, match):
-                        found.append(replace(message, excerpt=_excerpt(path / name)))
-        for problem in problems:
-            logger.warning("searching for answers: %s (skipped)", problem)
-        return found
+        for rel in _dirs(box.key):
+            path = root / rel
+            for name, _, mtime_ns in self._list(self._where(), path, problems):
+                if mtime_ns < floor_ns:
+                    continue
+                try:
+                    raw = _read_header_block(path / name)
+                except FileNotFoundError:
+                    continue  # moved meanwhile; found where it went, or next time
+                except OSError as exc:
+                    problems.append(f"{rel}/{name}: cannot read: {exc.strerror or exc}")
+                    continue
+                yield Entry(_key(name), raw, path / name, f"{rel}/{name}",
+                            received=datetime.fromtimestamp(mtime_ns / 1e9, UTC))
+
+    def _marked(self, box: _Box, marker: str, subject: str, since: datetime | None,
+                ids: frozenset[str], problems: list[str]) -> Iterator[Entry]:
+        # Files keep every header: the marker alone decides, so a file without the
+        # header's name is not parsed. A draft claimed at ``since`` was written after it,
+        # and so was any copy of it (sent, moved, synced): a file whose inode has not
+        # changed since then (ctime; mtime too, for a sync tool that sets it) is not read.
+        # A day of margin for clocks that disagree, and never later than the real clock
+        # (an engine clock ahead of it must not hide a draft).
+        lay = self._where()
+        cutoff = 0
+        if since is not None:
+            cutoff = int(min(since.timestamp(), time.time()) * 1e9) - MARKER_MARGIN_NS
+        for rel in _dirs(box.key):
+            path = lay.root / rel
+            for name, ctime_ns, mtime_ns in self._list(lay, path, problems):
+                if max(ctime_ns, mtime_ns) < cutoff:
+                    continue
+                try:
+                    raw = _read_header_block(path / name)
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    raise self._unavailable(path / name, exc.strerror or str(exc)) from None
+                if _MARKER_NAME in raw.lower():  # cheap test first: most carry none
+                    yield Entry(_key(name), raw, path / name, str(path / name),
+                                received=datetime.fromtimestamp(mtime_ns / 1e9, UTC))
 
     def _folders(self, lay: Layout, previous: _Checkpoint | None,
                  ) -> tuple[dict[str, tuple[int, bool]], list[_Box]]:
@@ -721,7 +742,10 @@ class MaildirMailbox(Mailbox):
         visit("", 0)
         return tree, folders
 
-    def _all_folders(self, lay: Layout) -> list[_Box]:
+    def _all_folders(self) -> list[_Box]:
+        return self._every_folder(self._where())
+
+    def _every_folder(self, lay: Layout) -> list[_Box]:
         """Every folder, read or not (role None), INBOX first."""
         boxes = [self._inbox(lay)]
         for rel in self._walk(lay)[1]:
@@ -757,65 +781,8 @@ class MaildirMailbox(Mailbox):
             raise self._unavailable(path, exc.strerror or str(exc)) from None
         return result
 
-    def find_marker(self, marker: str, *, subject: str = "",
-                    since: datetime | None = None) -> list[DraftRef]:
-        # Files keep every header: the marker alone decides. A draft claimed at ``since``
-        # was written after it, and so was any copy of it (sent, moved, synced): a file
-        # whose inode has not changed since then (ctime; mtime too, for a sync tool that
-        # sets it) is not read. A day of margin for clocks that disagree, and never later
-        # than the real clock (an engine clock ahead of it must not hide a draft).
-        # Every folder named like drafts is looked in, not only the one written to: a draft
-        # written before the user chose another (or before an upgrade) still counts.
-        lay = self._where()
-        cutoff = 0
-        if since is not None:
-            cutoff = int(min(since.timestamp(), time.time()) * 1e9) - MARKER_MARGIN_NS
-        found: list[DraftRef] = []
-        folders = self._all_folders(lay)
-        choice = self._drafts(lay, folders)
-        drafts = {b.rel: replace(b, role=Folder.DRAFTS) for b in (choice.box, *choice.others)}
-        sent = [b for b in folders if b.role is Folder.SENT and b.rel not in drafts]
-        for box in (*drafts.values(), *sent):
-            for rel in box.dirs():
-                path = lay.root / rel
-                unreadable: list[str] = []
-                for name, ctime_ns, mtime_ns in self._list(lay, path, unreadable):
-                    if max(ctime_ns, mtime_ns) < cutoff:
-                        continue
-                    ref = self._marked(path / name, box, marker, mtime_ns)
-                    if ref is not None:
-                        found.append(ref)
-                for problem in unreadable:
-                    logger.warning("cannot check for marker: %s", problem)
-        return found
-
-    def _marked(self, path: Path, box: _Box, marker: str, mtime_ns: int) -> DraftRef | None:
-        try:
-            raw = _read_header_block(path)
-        except FileNotFoundError:
-            return None
-        except OSError as exc:
-            raise self._unavailable(path, exc.strerror or str(exc)) from None
-        if _MARKER_NAME not in raw.lower():
-            return None  # cheap test first: most messages carry no marker at all
-        try:
-            message = _to_message(_key(path.name), box, raw)
-        except Exception as exc:  # the email package raises assorted types on bad headers
-            # Unparseable, so it cannot be shown to hold the marker; say so.
-            logger.warning("%s: cannot parse headers: %s", path, exc)
-            return None
-        if message.marker != marker:
-            return None
-        created = message.date or datetime.fromtimestamp(mtime_ns / 1e9, UTC)
-        return DraftRef(id=message.id, folder=box.role or Folder.DRAFTS,
-                        message_id=message.message_id,
-                        created=created)
-
     # -- writing -------------------------------------------------------------
-    def create_draft(self, message: EmailMessage, marker: str, reply_to: ReplyTo | None,
-                     ) -> DraftRef:
-        self._where()
-        message = prepared(message, marker, reply_to)
+    def _append(self, message: EmailMessage, marker: str) -> DraftRef:
         data = message.as_bytes(policy=message.policy.clone(linesep="\n"))
         drafts = self._drafts_dir()
         try:
@@ -829,12 +796,12 @@ class MaildirMailbox(Mailbox):
 
     def _drafts_dir(self) -> Path:
         lay = self._where()
-        choice = self._drafts(lay, self._all_folders(lay))
+        choice = self._choose_drafts(self._every_folder(lay))
         if not choice.exists:
             # About to make a folder: look again (mbsync may have made the others since).
             lay = self._where(fresh=True)
-            choice = self._drafts(lay, self._all_folders(lay))
-        drafts = lay.root / choice.box.rel
+            choice = self._choose_drafts(self._every_folder(lay))
+        drafts = lay.root / choice.box.key
         try:
             for sub in ("cur", "new", "tmp"):
                 (drafts / sub).mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -848,30 +815,6 @@ class MaildirMailbox(Mailbox):
                         self.account, choice.box.name, lay.kind, lay.root, choice.why)
         return drafts
 
-    def _drafts(self, lay: Layout, folders: list[_Box]) -> _DraftsChoice:
-        """The folder drafts go to, whether it exists, and the other drafts folders."""
-        if self.drafts_override:
-            wanted = _normal(self.drafts_override)
-            match = [b for b in folders if _normal(b.name) == wanted or _normal(b.rel) == wanted]
-            others = tuple(b for b in folders if _drafts_rank(b) is not None and b not in match)
-            if match:
-                return _DraftsChoice(replace(match[0], role=Folder.DRAFTS), True,
-                                     "the drafts option", others)
-            levels = [v for v in self.drafts_override.replace(".", "/").split("/") if v]
-            rel = ("." + ".".join(_to_modified_utf7(v) for v in levels)
-                   if lay.kind == MAILDIR_PP else self.drafts_override.strip("/"))
-            return _DraftsChoice(_Box(rel, Folder.DRAFTS, "/".join(levels)), False,
-                                 "the drafts option names no existing folder", others)
-        named = [b for b in folders if _drafts_rank(b) is not None]
-        if named:
-            best = min(named, key=lambda b: (not _synced_by(lay.root / b.rel),
-                                             _drafts_rank(b), b.rel))
-            return _DraftsChoice(replace(best, role=Folder.DRAFTS), True, "found by its name",
-                                 tuple(b for b in named if b is not best))
-        rel = DRAFTS_DIR if lay.kind == MAILDIR_PP else "Drafts"
-        return _DraftsChoice(_Box(rel, Folder.DRAFTS, "Drafts"), False,
-                             "no folder named like drafts was there", ())
-
     # -- doctor ----------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
         """What `followup doctor` shows: where drafts go, the layout, which folders are
@@ -879,19 +822,20 @@ class MaildirMailbox(Mailbox):
         mail client looks. Reads directory listings only, never a message.
         :raises ProviderUnavailable: no Maildir at the path."""
         lay = self._where(fresh=True)
-        folders = self._all_folders(lay)
-        choice = self._drafts(lay, folders)
+        folders = self._every_folder(lay)
+        choice = self._choose_drafts(folders)
         return {
             "drafts": choice.box.name if choice.exists else
             f"(none: {choice.box.name} is created with the first draft)",
-            "drafts path": str(lay.root / choice.box.rel / "cur"),
+            "drafts path": str(lay.root / choice.box.key / "cur"),
             "layout": f"{lay.kind} at {lay.root} ({lay.note})",
             "read": [(b.name, b.role.value) for b in folders if b.role is not None],
             "not read": [b.name for b in folders if b.role is None],
             "warnings": self._warnings(lay, folders, choice),
         }
 
-    def _warnings(self, lay: Layout, folders: list[_Box], choice: _DraftsChoice) -> list[str]:
+    def _warnings(self, lay: Layout, folders: list[_Box], choice: DraftsChoice[_Box],
+                  ) -> list[str]:
         warnings: list[str] = []
         drafts = choice.box
         synced = {b.rel: _synced_by(lay.root / b.rel) for b in folders}
@@ -935,14 +879,6 @@ class MaildirMailbox(Mailbox):
         return ProviderUnavailable(self.account, f"maildir {path}: {why}")
 
 
-@dataclass(frozen=True)
-class _DraftsChoice:
-    box: _Box  # role DRAFTS
-    exists: bool
-    why: str
-    others: tuple[_Box, ...]  # every other folder named like drafts (searched for markers)
-
-
 def _rel(lay: Layout, path: Path) -> str:
     return str(path.relative_to(lay.root)) if path.is_relative_to(lay.root) else str(path)
 
@@ -980,7 +916,14 @@ def _load_checkpoint(checkpoint: str | None) -> _Checkpoint:
     try:
         raw = json.loads(checkpoint)
         version = raw.get("v")
-        dirs = {str(k): _DirState.from_json(v) for k, v in raw["dirs"].items()}
+        dirs: dict[str, _FolderState] = {}
+        for k, v in raw["dirs"].items():
+            # "new", ".Sent/cur", "Archive/2026/new": the folder is what precedes the leaf.
+            folder = dirs.get(k[:-4])
+            if folder is None:
+                dirs[k[:-4]] = {k: _DirState.from_json(v)}
+            else:
+                folder[k] = _DirState.from_json(v)
         if version == 1:
             return _Checkpoint(dirs)
         read_ns = None if raw["t"] is None else int(raw["t"])
@@ -1028,11 +971,6 @@ def _lines(fp: Any) -> Iterator[bytes]:
 def _key(name: str) -> str:
     """The Maildir key: the file name without its ':2,FLAGS' info."""
     return name.split(":", 1)[0]
-
-
-def _to_message(key: str, box: _Box, raw: bytes) -> MailMessage:
-    msg = BytesParser(policy=default_policy).parsebytes(raw, headersonly=True)
-    return to_mail_message(msg, id=key, folder=box.role or Folder.DRAFTS, folder_name=box.name)
 
 
 def _excerpt(path: Path) -> str:
