@@ -504,23 +504,43 @@ def _auth_microsoft(ctx: click.Context, config: Config, entry: AccountConfig, *,
                "token cache is in the system keyring." + _resumed(config, entry.name))
 
 
-@cli.command()
+class _InitCommand(click.Command):
+    """`init`, whose ``--calendar-*`` / ``--mailbox-*`` flags come from the backends' option
+    tables: read when `init` runs or shows its help, never at start-up."""
+
+    def get_params(self, ctx: click.Context) -> list[click.Parameter]:
+        if not any(p.name and p.name.startswith("mailbox_") for p in self.params):
+            from .init import part_flags, setup_help
+
+            for param in self.params:  # the lists of setups and types, from the tables
+                if param.name in ("setup", "calendar", "mailbox") and isinstance(
+                        param, click.Option):
+                    param.help = setup_help(param.name)
+            self.params.extend(part_flags())
+        return super().get_params(ctx)
+
+
+@cli.command(cls=_InitCommand)
 @click.option("--name", help="Your name (signs the drafts).")
 @click.option("--email", help="Your email address.")
 @click.option("--timezone", help="IANA time zone (default: the system's).")
 @click.option("--signature", help="Closing lines of the drafts; \\n between lines.")
-@click.option("--kind", type=click.Choice(["local", "google", "microsoft"]),
-              help="Where calendar and mail are.")
-@click.option("--account", help="A short name for the account (default: home, gmail, work).")
-@click.option("--calendar", help="local: the iCalendar (.ics) file.")
-@click.option("--maildir", help="local: the Maildir folder (created when missing).")
-@click.option("--client-secrets", help="google: the OAuth client file (docs/google.md).")
-@click.option("--client-id", help="microsoft: the app registration's id (docs/microsoft.md).")
-@click.option("--tenant", help="microsoft: common, organizations, consumers or a tenant id.")
+@click.option("--setup", help="A whole setup (listed by `followup init --help`).")
+@click.option("--calendar", help="The calendar's backend, when chosen apart.")
+@click.option("--mailbox", help="The mailbox's backend, when chosen apart.")
+@click.option("--account", help="A short name for the account (default: the setup's).")
+# The first init's flags, kept for scripts: --kind is --setup, --maildir --mailbox-path, ...
+@click.option("--kind", hidden=True)
+@click.option("--maildir", hidden=True)
+@click.option("--client-secrets", hidden=True)
+@click.option("--client-id", hidden=True)
+@click.option("--tenant", hidden=True)
 @click.option("--desktop/--no-desktop", default=None,
               help="A desktop notification when a draft is written (default: yes).")
 @click.option("--notify-command", help="A command run for each draft (FOLLOWUP_* set).")
-@click.option("--no-input", is_flag=True, help="Never prompt: every answer comes from a flag.")
+@click.option("--no-input", is_flag=True,
+              help="Never prompt: every answer comes from a flag, and the secrets from "
+                   "FOLLOWUP_CALENDAR_SECRET / FOLLOWUP_MAILBOX_SECRET.")
 @click.option("--force", is_flag=True, help="Replace an existing config (kept as .bak).")
 @click.option("--no-auth", is_flag=True, help="Do not authorise the account now.")
 @click.option("--example", is_flag=True,
@@ -530,7 +550,10 @@ def init(ctx: click.Context, no_input: bool, force: bool, no_auth: bool, example
          **given: Any) -> None:
     """Guided set-up: writes the config, authorises the account, runs the checks.
 
-    Every question has a flag; with --no-input only the flags are used (scripts).
+    The account is a whole setup (--setup) or a calendar and a mailbox chosen apart
+    (--calendar caldav --mailbox imap); each backend option has its flag (--calendar-url,
+    --mailbox-host, ...). With --no-input only the flags are used (scripts); passwords and
+    feed addresses never come as flags: a prompt that does not echo, or the environment.
     An existing config is replaced only after a yes (or --force).
     """
     from . import init as setup
@@ -549,19 +572,14 @@ def init(ctx: click.Context, no_input: bool, force: bool, no_auth: bool, example
     click.echo(f"Wrote {path}:\n")
     click.echo("\n".join("    " + line if line else "" for line in text.splitlines()) + "\n")
     setup.prepare_local(answers, click.echo)  # an empty Maildir, when there is none yet
-    install = setup.needs_extra(answers.kind)
+    extras, install = setup.needs_extra(answers)
     if install:
-        raise UsageError(f"the {answers.kind!r} provider is not installed: run {install}, "
-                         f"then `followup auth {answers.account}` and `followup doctor`")
+        raise UsageError(f"the {', '.join(map(repr, extras))} provider is not installed: run "
+                         f"{install}, then `followup auth {answers.account}` and "
+                         "`followup doctor`")
     config = _config(ctx)
     entry = next(a for a in config.accounts if a.name == answers.account)
-    if entry.provider != "local":
-        if no_auth:
-            click.echo(f"Not authorised yet: run `followup auth {entry.name}` before the "
-                       "service starts.")
-        else:
-            click.echo(f"Authorising {entry.name!r} ({entry.provider}):")
-            ctx.invoke(auth, account=entry.name, no_browser=False, browser=False)
+    _init_auth(ctx, config, entry, interactive=interactive, skip=no_auth)
     click.echo("\nChecking (followup doctor):")
     from .doctor import run_checks
 
@@ -577,6 +595,79 @@ def init(ctx: click.Context, no_input: bool, force: bool, no_auth: bool, example
     click.echo("\nNext: `followup run` in this terminal, or as a service: docs/systemd.md\n"
                "(Linux), docs/macos.md, docs/windows.md. `followup status` shows every\n"
                "interview and its next step.")
+
+
+def _init_auth(ctx: click.Context, config: Config, entry: AccountConfig, *,
+               interactive: bool, skip: bool) -> None:
+    """`followup auth` for each part that needs it, as init's last question: a sign-in
+    (Google, Microsoft), or a secret typed without echo (asked again when the server
+    refuses it), or, for scripts, taken from FOLLOWUP_<PART>_SECRET. Kept in the keyring
+    only, after the server took it."""
+    from .. import providers
+    from ..providers import checks
+    from ..providers.errors import AuthExpired, ProviderError
+    from .init import presets, secret_env, secret_from_env
+
+    owner = providers.Owner(config.me.email, config.me.addresses, config.me.timezone)
+    later = f"run `followup auth {entry.name}` before the service starts"
+    signed_in: set[str] = set()
+    typed: dict[str, str] = {}  # secret kind -> the last one typed (in memory only)
+    for part, kind, options in entry.parts_named():
+        b = providers.backend(part, kind)
+        if not b.secret or kind in signed_in:
+            continue
+        if skip:
+            click.echo(f"Not authorised yet: {later}.")
+            return
+        if b.secret == "oauth":
+            signed_in.add(kind)
+            click.echo(f"Authorising {entry.name!r} ({kind}):")
+            alone = AccountConfig(entry.name, kind, dict(options))
+            if kind == "google":
+                _auth_google(ctx, config, alone, open_browser=True)
+            else:
+                _auth_microsoft(ctx, config, alone, browser=False)
+            continue
+        env = secret_env(part)
+        given = secret_from_env(part)
+        if not given and not interactive:
+            click.echo(f"Not authorised yet: the {part} ({kind}) needs its {b.secret}: set "
+                       f"{env}, or {later}.")
+            continue
+        click.echo(f"Authorising {entry.name!r} {part} ({kind}):")
+        note = getattr(presets(part, kind).get(str(options.get("preset") or "")), "note", "")
+        if note and not given:
+            click.echo(f"  {kind} wants {note}")
+
+        def read(prompt: str, secret: str = b.secret, given: str | None = given) -> str:
+            if given:
+                return given
+            if secret in typed and click.confirm(
+                    f"  The same {secret} as the one just typed?", default=True):
+                return typed[secret]
+            typed[secret] = _hidden("  " + prompt)
+            return typed[secret]
+
+        for attempt in range(1 if given else 3):
+            try:
+                lines = checks.authorise(entry.name, part, kind, options, owner, read)
+            except ValueError as exc:
+                raise UsageError(f"account {entry.name!r} {part}: {exc}; the config is "
+                                 f"written: {later}") from None
+            except AuthExpired as exc:
+                typed.clear()
+                click.echo(f"  refused: {exc}", err=True)
+                if attempt < (0 if given else 2):
+                    continue
+                click.echo(f"error: not authorised; the config is written: {later}.",
+                           err=True)
+                ctx.exit(1)
+            except ProviderError as exc:
+                click.echo(f"error: {exc}; the config is written: {later}.", err=True)
+                ctx.exit(1)
+            for line in lines:
+                click.echo(f"  {line}")
+            break
 
 
 @cli.command()
