@@ -45,7 +45,6 @@ from interview_followup.providers.base import Interest  # noqa: E402
 from interview_followup.providers.microsoft.account import open_account  # noqa: E402
 from interview_followup.providers.microsoft.calendar import EVENTS_PAGE  # noqa: E402
 from interview_followup.providers.microsoft.mailbox import MESSAGES_PAGE  # noqa: E402
-
 from tests.fakes.graph_server import FakeGraph  # noqa: E402
 
 SCOPES = ["Calendars.Read", "Mail.ReadWrite", "User.Read"]

@@ -37,10 +37,9 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.generate import generate  # noqa: E402
 from interview_followup.providers._shared.http import Http  # noqa: E402
 from interview_followup.providers.caldav.calendar import CalDAVCalendar  # noqa: E402
-
-from bench.generate import generate  # noqa: E402
 from tests.dovecot import NS_ID  # noqa: E402
 from tests.test_caldav import PASSWORD, USER, Radicale  # noqa: E402
 from tests.test_imap import _stop, make_mailbox, start_server  # noqa: E402

@@ -32,6 +32,7 @@ from typing import Any, Generic, TypeVar
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from interview_followup.providers.base import (
     Attendee,
     CalendarChanges,

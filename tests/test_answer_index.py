@@ -11,13 +11,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+
 from interview_followup.daemon.clock import ManualClock
 from interview_followup.daemon.config import Config
 from interview_followup.daemon.domains import is_freemail, own_company_domains, registrable_domain
 from interview_followup.daemon.mail_sync import ANSWER_SERVICE_DOMAINS, MailSync
 from interview_followup.daemon.state import Interview, Store
 from interview_followup.providers.base import Address, Folder, Interest, MailMessage, MessageBatch
-
 from tests.memory import make_config
 
 NOW = datetime(2026, 4, 20, 14, 0, tzinfo=UTC)

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from interview_followup.daemon.domains import own_company_domains
 from interview_followup.daemon.replies import Context, Kind, Person, Verdict, classify
 from interview_followup.providers._shared.excerpt import excerpt_of

@@ -14,6 +14,7 @@ from email.parser import BytesHeaderParser
 from pathlib import Path
 
 import pytest
+
 from interview_followup.daemon.clock import ManualClock
 from interview_followup.daemon.config import load_config
 from interview_followup.daemon.engine import Engine

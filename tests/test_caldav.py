@@ -26,13 +26,13 @@ import pytest
 import radicale  # the test extra; never skipped: CalDAV is tested against a real server
 import radicale.config
 import requests
+
 from interview_followup.providers._shared.http import Http
 from interview_followup.providers._shared.retry import Retry
 from interview_followup.providers.base import CalendarSource
 from interview_followup.providers.caldav import PRESETS, open_calendar, server_url
 from interview_followup.providers.caldav.calendar import CalDAVCalendar
 from interview_followup.providers.errors import AuthExpired, ProviderUnavailable
-
 from tests.contract import NY, WINDOW, CalendarContract, EventSpec, interview
 from tests.test_local_provider import render
 
@@ -338,7 +338,6 @@ def test_open_calendar_reads_the_password_from_the_keyring(
         tmp_path: Path) -> None:
     from interview_followup.providers._shared.secrets import set_secret
     from interview_followup.providers.caldav import keyring_key
-
     from tests.keyring_backend import use_file_keyring
 
     use_file_keyring(monkeypatch, tmp_path / "keyring.json")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from interview_followup.daemon.cli import cli
 from interview_followup.daemon.clock import ManualClock
 from interview_followup.daemon.config import load_config

@@ -7,6 +7,7 @@ from datetime import time, timedelta
 from pathlib import Path
 
 import pytest
+
 from interview_followup.daemon.config import load_config, parse_config, parse_duration
 from interview_followup.daemon.errors import ConfigError
 

@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from interview_followup import providers
 from interview_followup.daemon.cli import cli
 from interview_followup.daemon.config import AccountConfig, PartConfig, load_config, open_account
 from interview_followup.daemon.errors import ConfigError
-
 from tests.test_config import GOOD, write_config
 
 ME = '[me]\nname = "Alex Rivera"\nemail = "alex@fastmail.example"\n'

@@ -15,6 +15,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from interview_followup.daemon.calendar_sync import CalendarSync
 from interview_followup.daemon.config import Config
 from interview_followup.daemon.detect import classify
@@ -25,7 +26,6 @@ from interview_followup.daemon.people import Recipient, main_contact, who_gets_a
 from interview_followup.daemon.state import Store
 from interview_followup.providers._shared.ical import read_events
 from interview_followup.providers.base import Event
-
 from tests.configs import make_config
 
 INVITES = Path(__file__).parent / "data" / "invites"

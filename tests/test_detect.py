@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from interview_followup.daemon.config import Config
 from interview_followup.daemon.detect import Decision, classify
 from interview_followup.providers.base import Attendee, Event, Response
-
 from tests.configs import make_config
 
 START = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from interview_followup.providers._shared.dirwatch import DirWatch
 
 linux = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify is Linux's")

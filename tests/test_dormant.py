@@ -11,15 +11,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import interview_followup.providers.local.maildir as maildir
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+
+import interview_followup.providers.local.maildir as maildir
 from interview_followup.daemon.engine import Engine
 from interview_followup.daemon.lifecycle import STATUS_CHECK, THANK_YOU
 from interview_followup.daemon.state import Interview, Store
 from interview_followup.providers.local.maildir import MaildirMailbox
-
 from tests.contract import draft
 from tests.memory import World, inbound, interview_event, person
 from tests.test_local_provider import file_into

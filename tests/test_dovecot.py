@@ -23,13 +23,13 @@ from email.utils import format_datetime, getaddresses, make_msgid
 from pathlib import Path
 
 import pytest
+
 from interview_followup.daemon.calendar_sync import interview_id
 from interview_followup.daemon.clock import ManualClock
 from interview_followup.daemon.config import Config, parse_config
 from interview_followup.daemon.engine import Engine
 from interview_followup.providers.base import Folder, Interest
 from interview_followup.providers.local.maildir import MaildirMailbox
-
 from tests.dovecot import Dovecot, DovecotUnavailable, start
 
 ME = "alex.rivera@example.org"

@@ -15,12 +15,12 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from interview_followup.daemon.engine import Engine
 from interview_followup.daemon.lifecycle import STATUS_CHECK, THANK_YOU
 from interview_followup.daemon.mime import MARKER_HEADER
 from interview_followup.daemon.state import Store
 from interview_followup.providers.base import Address, Attendee, Folder, MailMessage, Response
-
 from tests.memory import (
     ACCOUNT,
     ME,

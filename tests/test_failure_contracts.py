@@ -24,6 +24,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+
 from interview_followup.daemon.config import AccountConfig
 from interview_followup.providers._shared import secrets
 from interview_followup.providers._shared.retry import Retry
@@ -40,7 +41,6 @@ from interview_followup.providers.local.maildir import MaildirMailbox
 from interview_followup.providers.microsoft.account import MicrosoftAccount, open_account
 from interview_followup.providers.microsoft.auth import TokenSource, authorize
 from interview_followup.providers.vdir.calendar import VdirCalendar
-
 from tests.contract import (
     NY,
     WINDOW,

@@ -16,9 +16,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 import interview_followup.providers.feed.calendar as feed_module
 import interview_followup.providers.vdir.calendar as vdir_module
-import pytest
 from interview_followup.providers._shared.http import Http, redacted
 from interview_followup.providers._shared.retry import Retry
 from interview_followup.providers.base import CalendarSource
@@ -27,7 +28,6 @@ from interview_followup.providers.feed import keyring_key, open_calendar
 from interview_followup.providers.feed.calendar import FeedCalendar, normalise_url
 from interview_followup.providers.vdir import open_calendar as open_vdir
 from interview_followup.providers.vdir.calendar import VdirCalendar
-
 from tests.contract import NY, WINDOW, CalendarContract, EventSpec, interview
 from tests.test_local_provider import render, settle
 
@@ -292,7 +292,6 @@ def test_the_address_never_reaches_a_log_line(server: FeedServer,
 def test_open_calendar_reads_the_address_from_the_keyring(
         server: FeedServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from interview_followup.providers._shared.secrets import set_secret
-
     from tests.keyring_backend import use_file_keyring
 
     use_file_keyring(monkeypatch, tmp_path / "keyring.json")

@@ -49,6 +49,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 from imapclient import IMAPClient
+
 from interview_followup.providers._shared.folders import (
     FolderMailbox,
     carries,
@@ -57,7 +58,6 @@ from interview_followup.providers._shared.folders import (
 )
 from interview_followup.providers.base import Address, Folder, Interest, MailMessage, MessageBatch
 from interview_followup.providers.local.maildir import MaildirMailbox
-
 from tests.contract import draft
 from tests.contract import mail as new_mail
 from tests.test_imap import Server, make_mailbox, running_server

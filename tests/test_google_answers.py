@@ -15,13 +15,13 @@ from email.utils import format_datetime, make_msgid
 from pathlib import Path
 
 import pytest
+
 from interview_followup.providers._shared import secrets
 from interview_followup.providers._shared.retry import Retry
 from interview_followup.providers.base import Folder, Interest, MailMessage
 from interview_followup.providers.google.api import GoogleApi
 from interview_followup.providers.google.calendar import GoogleCalendar
 from interview_followup.providers.google.mailbox import SEARCH_LIMIT, Gmail
-
 from tests.contract import NY, WINDOW
 from tests.fakes.google_server import FakeGoogle
 from tests.keyring_backend import use_file_keyring

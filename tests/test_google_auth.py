@@ -21,6 +21,10 @@ import requests
 from click.testing import CliRunner
 from google.oauth2.credentials import Credentials
 from googleapiclient.discovery import build
+from keyring.backend import KeyringBackend
+from keyring.compat import properties
+from keyring.errors import KeyringLocked
+
 from interview_followup.daemon.cli import cli
 from interview_followup.daemon.config import load_config
 from interview_followup.daemon.doctor import run_checks
@@ -34,10 +38,6 @@ from interview_followup.providers.errors import (
 )
 from interview_followup.providers.google import auth as google_auth
 from interview_followup.providers.google.auth import SCOPES
-from keyring.backend import KeyringBackend
-from keyring.compat import properties
-from keyring.errors import KeyringLocked
-
 from tests.fakes.google_server import FakeGoogle
 from tests.keyring_backend import stored, use_file_keyring
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import ClassVar
 
 import pytest
+
 from interview_followup.daemon.config import parse_config
 from interview_followup.daemon.detect import classify
 from interview_followup.daemon.mime import build_message
@@ -39,7 +40,6 @@ from interview_followup.providers.google.account import open_account
 from interview_followup.providers.google.api import GoogleApi
 from interview_followup.providers.google.calendar import GoogleCalendar
 from interview_followup.providers.google.mailbox import Gmail
-
 from tests.configs import make_config
 from tests.contract import (
     NY,

@@ -18,6 +18,8 @@ from typing import Any
 
 import pytest
 import requests
+from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
+
 from interview_followup.providers._shared import http as shared
 from interview_followup.providers._shared.http import Http, new_session
 from interview_followup.providers._shared.retry import Retry
@@ -26,7 +28,6 @@ from interview_followup.providers.errors import ProviderUnavailable, RateLimited
 from interview_followup.providers.feed.calendar import FeedCalendar
 from interview_followup.providers.microsoft import graph
 from interview_followup.providers.microsoft.graph import GraphHttp
-from urllib3.exceptions import NewConnectionError, ProtocolError, ReadTimeoutError
 
 DROP = "drop"  # read the request, close the connection without an answer
 SECRET_PATH = "/calendar/ical/alex%40example.org/private-5ecret/basic.ics"

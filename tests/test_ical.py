@@ -8,6 +8,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from interview_followup.providers._shared.ical import read_events
 from interview_followup.providers.base import Event, Response
 from interview_followup.providers.errors import BadData

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from interview_followup.providers._shared import ical
 from interview_followup.providers._shared.ical import BlockCache, read_events
 from interview_followup.providers.base import Event

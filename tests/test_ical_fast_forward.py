@@ -6,10 +6,10 @@ from __future__ import annotations
 import time
 from datetime import UTC, datetime
 
-import interview_followup.providers._shared.ical as ical
 import pytest
-from interview_followup.providers._shared.ical import read_events
 
+import interview_followup.providers._shared.ical as ical
+from interview_followup.providers._shared.ical import read_events
 from tests.test_ical import NY, NY_VTIMEZONE, ics
 
 # Across the end of summer time in New York (1 November 2026).

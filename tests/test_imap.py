@@ -38,13 +38,13 @@ from typing import Any
 
 import pytest
 from imapclient import IMAPClient
+
 from interview_followup.providers.base import Folder, Interest, Mailbox
 from interview_followup.providers.errors import AuthExpired, BadData, ProviderUnavailable
 from interview_followup.providers.imap import OPTIONS, open_mailbox, settings
 from interview_followup.providers.imap import mailbox as mailbox_module
 from interview_followup.providers.imap.auth import ask_password
 from interview_followup.providers.imap.mailbox import ImapMailbox
-
 from tests.contract import ATS_BODY, MARKER, MailboxContract, draft, mail
 from tests.dovecot import NS_ID, DovecotUnavailable, dovecot_binary, dovecot_version
 from tests.keyring_backend import stored, use_file_keyring

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+
 from interview_followup.daemon.config import Config
 from interview_followup.daemon.domains import registrable_domain
 from interview_followup.daemon.infer import (
@@ -24,7 +25,6 @@ from interview_followup.daemon.infer import (
 )
 from interview_followup.daemon.people import fold
 from interview_followup.providers.base import Attendee, Event
-
 from tests.configs import make_config
 
 START = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+
 from interview_followup.daemon.cli import cli
 from interview_followup.daemon.config import load_config
 from interview_followup.daemon.demo import _ics
 from interview_followup.providers.base import Attendee, Response
-
 from tests.contract import interview
 from tests.keyring_backend import stored, use_file_keyring
 from tests.test_caldav import PASSWORD, USER, Radicale, Writer

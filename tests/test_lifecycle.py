@@ -7,6 +7,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from interview_followup.daemon.config import Timing
 from interview_followup.daemon.lifecycle import (
     STATUS_CHECK,

@@ -28,10 +28,10 @@ from hypothesis.stateful import (
     precondition,
     rule,
 )
+
 from interview_followup.daemon.engine import HORIZON, CycleReport, lookback
 from interview_followup.daemon.lifecycle import MAX_AWAY_WAIT, STATUS_CHECK, THANK_YOU
 from interview_followup.providers.base import Address, Event, Folder, MailMessage, Response
-
 from tests.memory import ME, Crash, World, inbound, interview_event, person
 
 TIMING = """

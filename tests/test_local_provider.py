@@ -14,6 +14,7 @@ from pathlib import Path
 
 import icalendar
 import pytest
+
 from interview_followup.daemon.config import open_account as open_account_
 from interview_followup.daemon.config import parse_config
 from interview_followup.daemon.people import who_gets_a_note
@@ -21,7 +22,6 @@ from interview_followup.providers.base import CalendarSource, Folder, Mailbox, R
 from interview_followup.providers.errors import BadData, ProviderUnavailable
 from interview_followup.providers.local import LocalCalendar
 from interview_followup.providers.local.maildir import MaildirMailbox, _read_header_block
-
 from tests.configs import make_config
 from tests.contract import (
     NY,

@@ -21,6 +21,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from urllib3.exceptions import (
+    MaxRetryError,
+    NewConnectionError,
+    ProtocolError,
+    ReadTimeoutError,
+)
+
 from interview_followup.daemon.config import AccountConfig
 from interview_followup.providers._shared import secrets
 from interview_followup.providers._shared.retry import Retry
@@ -29,13 +36,6 @@ from interview_followup.providers.google.api import TRANSIENT, GoogleApi, NotRes
 from interview_followup.providers.google.mailbox import Gmail
 from interview_followup.providers.microsoft import graph as graph_http
 from interview_followup.providers.microsoft.account import MicrosoftAccount, open_account
-from urllib3.exceptions import (
-    MaxRetryError,
-    NewConnectionError,
-    ProtocolError,
-    ReadTimeoutError,
-)
-
 from tests import test_google_e2e, test_microsoft_e2e
 from tests.contract import draft, mail
 from tests.fakes.common import WORK_DONE

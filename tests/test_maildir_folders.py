@@ -13,11 +13,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import interview_followup.providers.local.maildir as maildir
 import pytest
+
+import interview_followup.providers.local.maildir as maildir
 from interview_followup.providers.base import Folder, Interest, MailMessage
 from interview_followup.providers.local.maildir import MaildirMailbox, folder_of
-
 from tests.contract import ATS_BODY, draft, mail
 from tests.test_local_provider import all_files, deliver_to, file_into, move, sent_to
 

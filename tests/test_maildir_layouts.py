@@ -18,8 +18,9 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import interview_followup.providers.local.maildir as maildir
 import pytest
+
+import interview_followup.providers.local.maildir as maildir
 from interview_followup.providers.base import Folder, Mailbox, MailMessage
 from interview_followup.providers.errors import ProviderUnavailable
 from interview_followup.providers.local.maildir import (
@@ -30,7 +31,6 @@ from interview_followup.providers.local.maildir import (
     open_mailbox,
     settings,
 )
-
 from tests.contract import MailboxContract, draft, mail
 from tests.dovecot import (
     Dovecot,
@@ -425,6 +425,7 @@ def test_doctor_says_where_drafts_go_for_an_mbsync_layout(tmp_path: Path) -> Non
     """The config's `maildir` points at mbsync's Inbox; doctor names the synced Drafts
     folder and the layout, and the shorthand's `drafts` key reaches the mailbox."""
     from click.testing import CliRunner
+
     from interview_followup.daemon.cli import cli
 
     for sub in ("Inbox", "Drafts", "Sent", "Archive", "Entwürfe"):

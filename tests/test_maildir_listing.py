@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from interview_followup.providers.local.maildir import MaildirMailbox
 
+from interview_followup.providers.local.maildir import MaildirMailbox
 from tests.contract import mail
 from tests.test_local_provider import deliver_to, file_into
 

@@ -18,12 +18,12 @@ from typing import Any
 from urllib.parse import unquote
 
 import pytest
+
 from interview_followup.daemon.config import AccountConfig
 from interview_followup.providers._shared.retry import Retry
 from interview_followup.providers.base import Folder, Interest, MailMessage
 from interview_followup.providers.microsoft.account import MicrosoftAccount, open_account
 from interview_followup.providers.microsoft.mailbox import SEARCH_LIMIT, OutlookMailbox
-
 from tests.contract import NY, WINDOW, interview, mail
 from tests.fakes.graph_server import FakeGraph
 from tests.test_microsoft_provider import (

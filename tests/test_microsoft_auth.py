@@ -21,6 +21,7 @@ from urllib.parse import parse_qs, parse_qsl, urlsplit
 import pytest
 import requests
 from click.testing import CliRunner
+
 from interview_followup.daemon.cli import cli
 from interview_followup.daemon.config import load_config
 from interview_followup.daemon.doctor import run_checks
@@ -39,7 +40,6 @@ from interview_followup.providers.microsoft.auth import (
     read_cache,
     write_cache,
 )
-
 from tests.fakes.graph_server import FakeGraph
 from tests.keyring_backend import stored, use_file_keyring
 

@@ -19,9 +19,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from interview_followup.providers.microsoft.auth import authorize, read_cache
 from interview_followup.providers.microsoft.mailbox import MARKER_PROPERTY
-
 from tests.fakes.graph_server import FakeGraph
 from tests.keyring_backend import use_file_keyring
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 import pytest
+
 from interview_followup.daemon.config import AccountConfig, Config, parse_config
 from interview_followup.daemon.config import open_account as open_account_
 from interview_followup.daemon.detect import classify
@@ -40,7 +41,6 @@ from interview_followup.providers.microsoft.mailbox import (
     MARKER_PROPERTY,
     OutlookMailbox,
 )
-
 from tests.contract import (
     NY,
     WINDOW,

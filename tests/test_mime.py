@@ -7,6 +7,7 @@ from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 
 import pytest
+
 from interview_followup.daemon.mime import MARKER_HEADER, build_message
 from interview_followup.providers.base import Address, ReplyTo
 

@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+
 from interview_followup.daemon.cli import cli
 from interview_followup.providers.base import Attendee, Response
-
 from tests.contract import interview
 from tests.keyring_backend import stored, use_file_keyring
 from tests.test_caldav import PASSWORD, USER, Radicale, Writer

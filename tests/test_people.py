@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from interview_followup.daemon.config import Config
 from interview_followup.daemon.domains import is_automated, is_freemail
 from interview_followup.daemon.people import Recipient, main_contact, who_gets_a_note
 from interview_followup.providers.base import Attendee, Event, Response
-
 from tests.configs import make_config
 
 START = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)

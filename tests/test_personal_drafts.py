@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from interview_followup.daemon.calendar_sync import CalendarSync
 from interview_followup.daemon.config import Config
 from interview_followup.daemon.engine import Engine, PlannedDraft
@@ -16,7 +17,6 @@ from interview_followup.daemon.lifecycle import THANK_YOU
 from interview_followup.daemon.state import Interview, Store
 from interview_followup.daemon.templates import PANEL_VARIANTS, date_style_from_env, when_text
 from interview_followup.providers.base import Attendee, Event
-
 from tests.configs import make_config
 
 START = datetime(2025, 3, 4, 15, 0, tzinfo=UTC)  # Tuesday, 10:00 in New York

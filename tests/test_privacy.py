@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+
 from interview_followup.daemon.cli import cli
 from interview_followup.daemon.demo import setup
 

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from interview_followup.daemon import senders as S
 from interview_followup.daemon.config import Config
 from interview_followup.daemon.replies import (
@@ -21,7 +22,6 @@ from interview_followup.daemon.replies import (
     is_auto_reply,
 )
 from interview_followup.providers.base import Address, Folder, MailMessage
-
 from tests.configs import make_config
 
 STARTED = datetime(2026, 3, 2, 15, 0, tzinfo=UTC)

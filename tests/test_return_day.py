@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+
 from interview_followup.daemon.return_day import (
     AWAY_THROUGH,
     AWAY_UNTIL,

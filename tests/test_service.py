@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
 from interview_followup.daemon.config import Config
 from interview_followup.daemon.errors import ConfigError
 from interview_followup.daemon.logs import setup_logging

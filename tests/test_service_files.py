@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from interview_followup.daemon import service_files
 from interview_followup.daemon.errors import UsageError
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+
 from interview_followup.daemon.errors import StateError
 from interview_followup.daemon.state import SCHEMA_VERSION, Interview, Store
 

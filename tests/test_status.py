@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+
 from interview_followup.daemon.cli import cli
 from interview_followup.daemon.config import load_config
 from interview_followup.daemon.demo import setup

@@ -7,6 +7,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+
 from interview_followup.daemon.errors import ConfigError
 from interview_followup.daemon.templates import DraftFacts, check_templates, natural, render
 
