@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import enum
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
 from email.message import EmailMessage
@@ -40,6 +40,14 @@ class Attendee:
     is_resource: bool = False  # rooms, equipment (CUTYPE=ROOM/RESOURCE, Google resource)
     is_self: bool = False  # the provider says this is the calendar's owner
     is_group: bool = False  # CUTYPE=GROUP, distribution lists
+
+    def as_organizer(self, attendees: Sequence[Attendee], is_self: bool) -> Attendee:
+        """This person as the organizer, with the name and answer the attendee list gives
+        them when it lists them (the APIs keep the organizer's answer there)."""
+        same = next((a for a in attendees if self.email and a.email == self.email), None)
+        return Attendee(self.email, self.name or (same.name if same else ""),
+                        same.response if same else Response.UNKNOWN,
+                        is_self=is_self or bool(same and same.is_self))
 
 
 @dataclass(frozen=True)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import threading
 import tomllib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -18,6 +15,7 @@ from interview_followup.daemon.config import load_config
 from interview_followup.daemon.demo import _ics
 from interview_followup.providers.base import Attendee, Response
 from tests.contract import interview
+from tests.fakes.calendar_feed import serve_calendar
 from tests.keyring_backend import stored, use_file_keyring
 from tests.test_caldav import PASSWORD, USER, Radicale, Writer
 from tests.test_imap import Server, running_server
@@ -311,33 +309,11 @@ def test_a_preset_setup_asks_only_what_the_preset_leaves(home: Path) -> None:
     assert result.exit_code == 1
 
 
-class _Feed(BaseHTTPRequestHandler):
-    body = b""
-
-    def do_GET(self) -> None:
-        if self.path != "/secret-77ab/basic.ics":
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/calendar")
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def feed() -> Iterator[str]:
     """The demo's calendar at a secret address on 127.0.0.1."""
-    _Feed.body = _ics(datetime.now(UTC)).encode()
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Feed)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/secret-77ab/basic.ics"
-    server.shutdown()
-    server.server_close()
+    with serve_calendar(_ics(datetime.now(UTC)).encode(), "/secret-77ab/basic.ics") as url:
+        yield url
 
 
 def test_a_feed_calendar_and_a_maildir_by_flags(home: Path, feed: str, keyring: Path,

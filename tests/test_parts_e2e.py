@@ -11,10 +11,8 @@ the output.
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +22,7 @@ from click.testing import CliRunner
 from interview_followup.daemon.cli import cli
 from interview_followup.providers.base import Attendee, Response
 from tests.contract import interview
+from tests.fakes.calendar_feed import serve_calendar
 from tests.keyring_backend import stored, use_file_keyring
 from tests.test_caldav import PASSWORD, USER, Radicale, Writer
 from tests.test_google_e2e import put_interview
@@ -149,37 +148,15 @@ def test_google_calendar_with_an_imap_mailbox(dovecot: Server, tmp_path: Path,
 
 # -- auth and doctor ----------------------------------------------------------------
 
-class _Feed(BaseHTTPRequestHandler):
-    body = b""
-
-    def do_GET(self) -> None:
-        if self.path != "/secret-4f2a/basic.ics":
-            self.send_error(404)
-            return
-        self.send_response(200)
-        self.send_header("Content-Type", "text/calendar")
-        self.send_header("ETag", '"v1"')
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, format: str, *args: Any) -> None:
-        pass
-
-
 @pytest.fixture
 def feed_server() -> Iterator[str]:
     from tests.test_local_provider import render
 
     end = datetime.now(UTC).replace(microsecond=0) + timedelta(days=3)
-    _Feed.body = render({"f": interview("feed-1@acme.example", start=end - timedelta(hours=1),
-                                        end=end)})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Feed)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_port}/secret-4f2a/basic.ics"
-    server.shutdown()
-    server.server_close()
+    body = render({"f": interview("feed-1@acme.example", start=end - timedelta(hours=1),
+                                  end=end)})
+    with serve_calendar(body, "/secret-4f2a/basic.ics", etag='"v1"') as url:
+        yield url
 
 
 def test_auth_and_doctor_for_an_imap_mailbox_and_a_feed(

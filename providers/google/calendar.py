@@ -210,11 +210,7 @@ def _to_event(item: dict[str, Any], default_tz: tzinfo) -> Event:
     organizer = None
     if isinstance(item.get("organizer"), dict):
         org = _attendee(item["organizer"])
-        # The organizer's answer is in the attendee list, when it is there.
-        same = next((a for a in attendees if org.email and a.email == org.email), None)
-        organizer = Attendee(org.email, org.name or (same.name if same else ""),
-                             same.response if same else Response.UNKNOWN,
-                             is_self=org.is_self or bool(same and same.is_self))
+        organizer = org.as_organizer(attendees, org.is_self)
     return Event(
         uid=str(item["id"]),
         title=str(item.get("summary") or ""),

@@ -197,11 +197,7 @@ def _to_event(item: dict[str, Any], me: frozenset[str]) -> Event:
         attendees.append(Attendee("", "", own, is_self=True))
     organizer = None
     if isinstance(item.get("organizer"), dict):
-        org = _person(item["organizer"])
-        same = next((a for a in attendees if org.email and a.email == org.email), None)
-        organizer = Attendee(org.email, org.name or (same.name if same else ""),
-                             same.response if same else Response.UNKNOWN,
-                             is_self=is_organizer or bool(same and same.is_self))
+        organizer = _person(item["organizer"]).as_organizer(attendees, is_organizer)
     body = item.get("body") or {}
     return Event(
         uid=str(item["id"]),
