@@ -521,13 +521,13 @@ class TestImapFailures(MailboxFailureContract, MailboxLoginContract):
     @pytest.fixture
     def malformed_mailbox(self, imap: Imap) -> Broken[Mailbox]:
         imap.relay.answer_with(garbage_imap)
-        return imap.broken("IMAP 127.0.0.1")
+        return imap.broken(f"IMAP 127.0.0.1:{imap.relay.port}")
 
     @pytest.fixture
     def refused_mailbox(self, imap: Imap) -> Broken[Mailbox]:
         imap.password = "changed in the webmail"
         imap.relay.cut()  # the server ends the session; the next login is refused
-        return imap.broken(repr(imap.user))
+        return imap.broken(repr(imap.user), f"127.0.0.1:{imap.relay.port}")
 
 
 def test_every_backend_has_its_failure_contract() -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import imaplib
+import json
 import logging
 import os
 import pwd
@@ -47,6 +48,7 @@ from interview_followup.providers.imap.auth import ask_password
 from interview_followup.providers.imap.mailbox import ImapMailbox
 from tests.contract import ATS_BODY, MARKER, MailboxContract, draft, mail
 from tests.dovecot import NS_ID, DovecotUnavailable, dovecot_binary, dovecot_version
+from tests.fakes.gmail_imap import ALL_MAIL, FakeGmail
 from tests.keyring_backend import stored, use_file_keyring
 
 USERS = 100  # test users (one mailbox each) the server knows
@@ -503,6 +505,56 @@ def test_marker_found_by_message_id_where_headers_are_not_searched(
     fresh.close()
 
 
+def test_the_draft_record_survives_a_restart_in_the_checkpoint(
+        server: Server, user: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a server that does not search custom headers, a new process given the stored
+    checkpoint finds the draft by its Message-ID, or by its APPENDUID, without a subject."""
+    not_before = datetime.now(UTC) - timedelta(days=1)
+    box = make_mailbox(server, user)
+    first = box.messages_since(None, not_before)
+    marker = "iv1/thank_you/dana@acme.example"
+    ref = box.create_draft(draft(marker), marker, None)
+    idle = box.messages_since(first.checkpoint, not_before)
+    # Nothing new to read, but the record changed: the engine stores this checkpoint...
+    assert idle.messages == () and idle.checkpoint != first.checkpoint
+    # ...once: the next idle cycle gives it back unchanged (no write).
+    assert box.messages_since(idle.checkpoint, not_before).checkpoint == idle.checkpoint
+    box.close()
+    real_search = mailbox_module._search_command
+    monkeypatch.setattr(mailbox_module, "_search_command", lambda criteria: real_search(
+        ["HEADER", "X-Not-Indexed", "nothing"] if criteria[:2] == ["HEADER", MARKER]
+        else criteria))
+    fresh = make_mailbox(server, user)  # a new process
+    assert fresh.find_marker(marker) == []  # the record comes with the checkpoint...
+    fresh.messages_since(idle.checkpoint, not_before)  # ...which the engine reads first
+    assert [r.id for r in fresh.find_marker(marker)] == [ref.id]  # by Message-ID
+    real_client_search = IMAPClient.search
+    monkeypatch.setattr(IMAPClient, "search", lambda self, criteria, *a, **k: [] if (
+        criteria[:2] == ["HEADER", "Message-ID"]) else real_client_search(self, criteria, *a, **k))
+    assert [r.id for r in fresh.find_marker(marker)] == [ref.id]  # by its APPENDUID alone
+    assert fresh.find_marker("iv2/thank_you/dana@acme.example") == []  # not another's
+    fresh.close()
+
+
+def test_the_draft_record_is_bounded_and_old_checkpoints_still_load() -> None:
+    box = ImapMailbox("home", "imap.example.org", "alex", lambda: "pw")
+    now = int(datetime.now(UTC).timestamp())
+    for n in range(250):  # one a day going back (each an hour inside its day), newest first
+        box._appended[f"iv{n}/thank_you/x@acme.example"] = mailbox_module._Sent(
+            "Drafts", 7, n + 1, f"<{n}@home.example>", now - n * 86400 + 3600)
+    kept = json.loads(box._dump(None, {"INBOX": [7, 3]}, True))["d"]  # type: ignore[arg-type]
+    assert len(kept) == mailbox_module.KEPT_DRAFTS_FOR.days + 1 <= mailbox_module.KEPT_DRAFTS
+    assert "iv0/thank_you/x@acme.example" in kept and "iv61/thank_you/x@acme.example" not in kept
+    box._appended.update({f"new{n}": mailbox_module._Sent("Drafts", 7, 1000 + n, "", now)
+                          for n in range(300)})
+    assert len(json.loads(box._dump(None, {}, True))["d"]) == 200  # type: ignore[arg-type]
+    fresh = ImapMailbox("home", "imap.example.org", "alex", lambda: "pw")
+    memo, states = fresh._load('{"f":{"INBOX":[7,3]},"v":1}')  # written before the record
+    assert (memo, states, fresh._appended) == (frozenset({"INBOX"}), {"INBOX": [7, 3]}, {})
+    fresh._load(json.dumps({"v": 1, "f": {"INBOX": [7, 3]}, "d": kept}))
+    assert fresh._appended["iv0/thank_you/x@acme.example"].message_id == "<0@home.example>"
+
+
 def test_answer_moved_into_archive_is_other_and_junk_and_trash_are_never_opened(
         server: Server, user: str, transcript: Transcript) -> None:
     box = make_mailbox(server, user)
@@ -613,7 +665,8 @@ def test_wrong_or_missing_password_is_auth_expired(server: Server, user: str) ->
     wrong = open_mailbox("home", {"host": "127.0.0.1", "port": server.port,
                                   "security": "plain", "username": user},
                          password=lambda: "not-the-password")
-    with pytest.raises(AuthExpired, match="followup auth home"):
+    with pytest.raises(AuthExpired, match=rf"server 127\.0\.0\.1:{server.port} refused the "
+                       rf"password of '{user}' .*; run: followup auth home"):
         wrong.messages_since(None, datetime.now(UTC))
     missing = open_mailbox("home", {"host": "127.0.0.1", "port": server.port,
                                     "security": "plain", "username": user},
@@ -716,7 +769,7 @@ def test_a_malformed_answer_is_bad_data() -> None:
 
     port, thread = _one_shot_server(answers)
     box = ImapMailbox("home", "127.0.0.1", "alex", lambda: "pw", port=port, security="plain")
-    with pytest.raises(BadData, match="IMAP 127"):
+    with pytest.raises(BadData, match=rf"IMAP 127\.0\.0\.1:{port}: "):
         box.messages_since(None, datetime.now(UTC))
     box.close()
     thread.join(5)
@@ -802,3 +855,153 @@ def test_one_session(server: Server, user: str, transcript: Transcript) -> None:
     assert transcript.lines[0] == "LOGIN **** ****"
     assert transcript.lines[-1] == "LOGOUT"
 
+
+
+# -- Gmail over IMAP: All Mail read whole, each message by its labels (a fake server) -------
+
+@pytest.fixture
+def gmail() -> Iterator[FakeGmail]:
+    with FakeGmail() as fake:
+        yield fake
+
+
+def gmail_box(fake: FakeGmail, **options: Any) -> ImapMailbox:
+    return open_mailbox("gmail", {"host": "127.0.0.1", "port": fake.port,
+                                  "security": "plain", "username": fake.user, **options},
+                        password=lambda: fake.password)
+
+
+def test_gmail_answer_archived_without_a_label_is_read_from_all_mail(
+        gmail: FakeGmail, transcript: Transcript) -> None:
+    """Rule 6 on Gmail: an answer the user archived with no label is only in All Mail."""
+    answer = mail(subject="Next steps")
+    answer.set_content(ATS_BODY)
+    gmail.deliver(answer, labels=())  # archived before the first read ("skip the inbox")
+    gmail.deliver(mail(subject="in the inbox"), labels=("\\Inbox", "\\Important"))
+    gmail.deliver(mail(subject="filed by a filter"), labels=("Jobs/Acme",))
+    gmail.deliver(mail(sender="Alex Rivera <alex@home.example>", to="dana@acme.example",
+                       subject="Re: Next steps"), labels=("\\Sent",))
+    gmail.deliver(draft("iv9/thank_you/dana@acme.example"), labels=("\\Draft",))
+    gmail.deliver(mail(subject="spam from acme"), labels=("\\Spam",))
+    gmail.deliver(mail(subject="newsletter"), labels=("Newsletters",))
+    box = gmail_box(gmail, skip_folders=["Newsletters"])
+    not_before = datetime.now(UTC) - timedelta(days=1)
+    interest = Interest(domains=frozenset({"acme.example"}))
+    first = box.messages_since(None, not_before, interest)
+    got = {m.subject: (m.folder, m.folder_name) for m in first.messages}
+    assert got == {
+        "Next steps": (Folder.OTHER, "[Gmail]/All Mail"),
+        "in the inbox": (Folder.INBOX, "INBOX"),
+        "filed by a filter": (Folder.OTHER, "Jobs/Acme"),
+        "Re: Next steps": (Folder.SENT, "[Gmail]/Sent Mail"),
+    }  # never the draft (label \Draft), nor spam, nor a label of skip_folders only
+    [archived] = [m for m in first.messages if m.subject == "Next steps"]
+    assert "interest in Acme Corp" in archived.excerpt
+    # Archived after it arrived, the next one is read too, once, from All Mail.
+    later = gmail.deliver(mail(subject="Offer"))
+    gmail.relabel(later, remove=("\\Inbox",))
+    second = box.messages_since(first.checkpoint, not_before, interest)
+    assert [(m.subject, m.folder) for m in second.messages] == [("Offer", Folder.OTHER)]
+    # The status check's last look (search_answers) sees it too, and the sent mail once.
+    found = box.search_answers(not_before, interest)
+    assert sorted((m.subject, m.folder) for m in found) == [
+        ("Next steps", Folder.OTHER), ("Offer", Folder.OTHER),
+        ("Re: Next steps", Folder.SENT), ("filed by a filter", Folder.OTHER),
+        ("in the inbox", Folder.INBOX)]
+    box.close()
+    opened = {line.split(" ", 1)[1].strip('"') for line in transcript.lines
+              if transcript.verb(line) in ("EXAMINE", "SELECT")}
+    assert opened == {"[Gmail]/All Mail", "[Gmail]/Sent Mail"}  # Sent: the search only
+    assert gmail.refused == []  # no STORE, EXPUNGE, MOVE or COPY
+    assert all(not m.flags for m in gmail.messages if "\\Draft" not in m.labels)
+
+
+def test_gmail_drafts_and_markers(gmail: FakeGmail) -> None:
+    """Our draft goes to [Gmail]/Drafts; in All Mail (label \\Draft) it is never read as
+    mail; its marker is found in Drafts, and in Sent Mail once the user sent it."""
+    box = gmail_box(gmail)
+    not_before = datetime.now(UTC) - timedelta(days=1)
+    checkpoint = box.messages_since(None, not_before).checkpoint
+    marker = "iv1/thank_you/dana@acme.example"
+    ref = box.create_draft(draft(marker), marker, None)
+    assert ref.id.startswith("[Gmail]/Drafts;UIDVALIDITY=")
+    assert [m.labels for m in gmail.in_folder(ALL_MAIL)] == [{"\\Draft"}]
+    batch = box.messages_since(checkpoint, not_before)
+    assert batch.messages == ()
+    assert [(r.id, r.folder) for r in box.find_marker(marker)] == [(ref.id, Folder.DRAFTS)]
+    gmail.send(0)  # the user sends it
+    [sent] = box.messages_since(batch.checkpoint, not_before).messages
+    assert (sent.folder, sent.marker) == (Folder.SENT, marker)
+    assert [r.folder for r in box.find_marker(marker)] == [Folder.SENT]
+    assert box.describe()["read"] == [("[Gmail]/All Mail", "every label"),
+                                      ("[Gmail]/Sent Mail", "sent")]
+    box.close()
+
+
+def _gmail_cycles(box: ImapMailbox, gmail: FakeGmail, transcript: Transcript
+                  ) -> list[list[list[str]]]:
+    """Round trips of: the idle cycle, a new message in the inbox that also carries a
+    label (not a candidate), and a candidate's."""
+    not_before = datetime.now(UTC) - timedelta(days=1)
+    interest = Interest(domains=frozenset({"acme.example"}))
+    gmail.label_folder("Jobs")
+    gmail.label_folder("Receipts")
+    gmail.deliver(mail(subject="before"))
+    checkpoint = box.messages_since(None, not_before, interest).checkpoint
+    box.messages_since(checkpoint, not_before, interest)  # closes what the first opened
+    flights = []
+    for arrival in (None, mail(sender="Sam <sam@elsewhere.example>", subject="x"),
+                    mail(subject="from acme")):
+        if arrival is not None:
+            gmail.deliver(arrival, labels=("\\Inbox", "Jobs"))
+        start = len(transcript.flights)
+        checkpoint = box.messages_since(checkpoint, not_before, interest).checkpoint
+        flights.append(transcript.verbs(start))
+        box.messages_since(checkpoint, not_before, interest)  # back to idle
+    return flights
+
+
+def test_gmail_cycles_cost_no_more_round_trips_than_label_folders(
+        transcript: Transcript, monkeypatch: pytest.MonkeyPatch) -> None:
+    with FakeGmail() as gmail:
+        box = gmail_box(gmail)
+        after = _gmail_cycles(box, gmail, transcript)
+        box.close()
+    assert after == [
+        [["LIST"]],  # idle: one LIST-STATUS, as on every server
+        [["LIST"], ["EXAMINE", "UID FETCH"]],  # new mail: All Mail only, labels and all
+        [["LIST"], ["EXAMINE", "UID FETCH"], ["UID FETCH"]],  # + a candidate's excerpt
+    ]
+    # The same server without X-GM-EXT-1: every label folder it is in is read.
+    real = IMAPClient.has_capability
+    monkeypatch.setattr(IMAPClient, "has_capability",
+                        lambda self, cap: cap != "X-GM-EXT-1" and real(self, cap))
+    with FakeGmail() as gmail:
+        box = gmail_box(gmail)
+        before = _gmail_cycles(box, gmail, transcript)
+        box.close()
+    assert before[0] == after[0]
+    assert [len(b) for b in before[1:]] == [3, 5]  # INBOX and Jobs, each read (and excerpted)
+    assert all(len(a) <= len(b) for a, b in zip(after, before, strict=True))
+
+
+def test_without_gmail_extensions_all_mail_is_a_view_never_read(
+        gmail: FakeGmail, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = IMAPClient.has_capability
+    monkeypatch.setattr(IMAPClient, "has_capability",
+                        lambda self, cap: cap != "X-GM-EXT-1" and real(self, cap))
+    gmail.deliver(mail(subject="archived"), labels=())
+    gmail.deliver(mail(subject="labelled"), labels=("\\Inbox", "Jobs"))
+    box = gmail_box(gmail)
+    batch = box.messages_since(None, datetime.now(UTC) - timedelta(days=1))
+    assert sorted((m.subject, m.folder_name) for m in batch.messages) == [
+        ("labelled", "INBOX"), ("labelled", "Jobs")]  # \All skipped: a view elsewhere
+    box.close()
+
+
+def test_gmail_all_mail_in_skip_folders_reads_label_folders(gmail: FakeGmail) -> None:
+    gmail.deliver(mail(subject="labelled"), labels=("Jobs",))
+    box = gmail_box(gmail, skip_folders=["[Gmail]/All Mail"])
+    batch = box.messages_since(None, datetime.now(UTC) - timedelta(days=1))
+    assert [(m.subject, m.folder_name) for m in batch.messages] == [("labelled", "Jobs")]
+    box.close()

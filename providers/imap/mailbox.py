@@ -4,10 +4,18 @@ What is read (rule 6): every selectable folder but Drafts, Junk and Trash, known
 their SPECIAL-USE attributes (RFC 6154) and, for servers without them, by the usual
 names in the languages mail clients use (the tables of :mod:`providers._shared.folders`,
 shared with the Maildir backend). ``\\All``, ``\\Flagged`` and ``\\Important`` are
-views that repeat the real folders' messages (Gmail's All Mail, Starred, Important) and
-are skipped too. (So on Gmail, a message archived with no label, which is then only in
-All Mail, is not read; one a filter labels is, in the label's folder.) Sent
-mail is the ``\\Sent`` folder (else a top-level folder with a usual Sent name).
+views that repeat the real folders' messages and are skipped too. Sent mail is the
+``\\Sent`` folder (else a top-level folder with a usual Sent name).
+
+Gmail (the server says X-GM-EXT-1) is the exception: there a message archived with no
+label is only in All Mail (``\\All``), which holds every message but Spam and Trash,
+each once. So on Gmail All Mail is the one folder read, and each message's
+``X-GM-LABELS`` (fetched with its headers) says where it is: ``\\Sent`` SENT,
+``\\Inbox`` INBOX, else OTHER (named by its first label read); ``\\Draft`` never
+returned, nor a message whose every label is a folder never read (``skip_folders``).
+The label folders are not read at all (each would repeat All Mail's messages), which
+also saves their round trips. The \\Sent folder is still searched for markers and
+answers; All Mail naming in ``skip_folders`` goes back to reading the label folders.
 
 What is never done (rule 10): no STORE, no EXPUNGE, no MOVE, no COPY; every folder
 read is opened with EXAMINE (read-only), and bodies are fetched with BODY.PEEK, so
@@ -27,7 +35,9 @@ connection kept open between cycles. HIGHESTMODSEQ (CONDSTORE) is deliberately n
 compared: it moves on every flag change, so a user reading their mail would turn
 idle cycles into reads, while what this service needs (arrivals and moves) UIDNEXT
 already shows. A server without LIST-STATUS costs a LIST and one pipelined flight
-of STATUS commands: two round trips.
+of STATUS commands: two round trips. (On Gmail, a label added to a message already
+read moves no UIDNEXT of All Mail: it was read when it arrived, and rule 6 counts it
+wherever it is; a message the user sends, or takes out of Spam, is new in All Mail.)
 
 Commands that do not depend on each other's answers are pipelined (sent together,
 answers read in order, :func:`_pipeline`): a changed folder's ``EXAMINE`` with its
@@ -46,9 +56,13 @@ The marker: ``UID SEARCH HEADER X-Interview-Followup <marker>`` in Drafts (and a
 other folder named like drafts) and Sent, the header then compared exactly
 (:func:`~providers._shared.folders.carries`). Some servers do not search custom headers;
 every server searches Message-ID, so each draft's Message-ID and APPENDUID are
-kept in memory for the process's life and looked up that way too; and after a
-restart, with the claim's subject, a marker-less message with that subject to the
-marker's recipient counts (as for Gmail, whose composer may drop our header).
+kept and looked up that way too: in memory, and in the checkpoint (``"d"``: the last
+KEPT_DRAFTS drafts of KEPT_DRAFTS_FOR), so a new process has them once it has read
+the stored checkpoint (the engine reads mail before it reconciles claims). An idle
+read gives a new checkpoint when only that record changed, so it is stored. A draft
+appended just before a crash is in no stored checkpoint: then, with the claim's
+subject, a marker-less message with that subject to the marker's recipient counts (as
+for Gmail, whose composer may drop our header).
 ``create_draft`` looks first (marker, then Message-ID), so a draft whose APPEND
 reply was lost (connection dropped after the server stored it) is not appended
 twice when the write is tried again.
@@ -69,6 +83,7 @@ from typing import Any, TypeVar
 
 from imapclient import IMAPClient
 from imapclient import exceptions as imap_errors
+from imapclient.imap_utf7 import decode as decode_utf7
 from imapclient.imapclient import _normalise_search_criteria, seq_to_parenstr_upper
 from imapclient.response_parser import parse_fetch_response, parse_response
 
@@ -83,7 +98,7 @@ from .._shared.folders import (
     role_by_name,
 )
 from .._shared.headers import MARKER_HEADER, RULE_HEADERS
-from ..base import DraftRef, Folder, Interest
+from ..base import DraftRef, Folder, Interest, MailMessage, MessageBatch
 from ..errors import AuthExpired, BadData, ProviderError, ProviderUnavailable
 
 logger = logging.getLogger(__name__)
@@ -104,7 +119,9 @@ _SKIPPED_FLAGS = frozenset({b"\\drafts", b"\\junk", b"\\trash", b"\\all", b"\\fl
 # Folders that hold no messages, only other folders (or are not there at all).
 _UNOPENABLE = frozenset({b"\\noselect", b"\\nonexistent"})
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
-_CHECKPOINT_VERSION = 1
+_CHECKPOINT_VERSION = 1  # "d" (the drafts appended) came later: optional, same version
+KEPT_DRAFTS = 200  # drafts kept in the checkpoint, newest first,
+KEPT_DRAFTS_FOR = timedelta(days=60)  # and none older (a claim is reconciled within days)
 
 PasswordGetter = Callable[[], "str | None"]
 _T = TypeVar("_T")
@@ -116,16 +133,27 @@ class _Box(Box):
 
     uidvalidity: int = 0
     uidnext: int = 0
+    labels: bool = False  # Gmail's All Mail: each message's role is its X-GM-LABELS'
+
+
+@dataclass(frozen=True)
+class _Labelled(Entry):
+    """A message of Gmail's All Mail, with the role and folder name its labels give it."""
+
+    role: Folder = Folder.OTHER
+    folder_name: str = ""
 
 
 @dataclass(frozen=True)
 class _Sent:
-    """A draft we appended: found by Message-ID where custom headers are not searched."""
+    """A draft we appended: found by Message-ID (and UID) where custom headers are not
+    searched. Kept in the checkpoint (:func:`_dump_drafts`), so a restart keeps it."""
 
     folder: str
     uidvalidity: int
-    uid: int
+    uid: int  # 0: the server gave no APPENDUID
     message_id: str
+    at: int  # when it was appended (Unix time): the oldest leave the checkpoint first
 
 
 class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
@@ -162,6 +190,7 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
         self._selected: str | None = None
         self._boxes: list[_Box] | None = None  # the last LIST, for drafts and sent
         self._appended: dict[str, _Sent] = {}  # marker -> where its draft went
+        self._loaded_drafts: dict[str, _Sent] = {}  # the record in the last checkpoint read
 
     # -- connection ------------------------------------------------------------
     def close(self) -> None:
@@ -190,7 +219,7 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
                 client.starttls(context)
         except imap_errors.CapabilityError:
             client.shutdown()
-            raise ProviderUnavailable(self.account, f"IMAP server {self.host}:{self.port} "
+            raise ProviderUnavailable(self.account, f"IMAP server {self._server} "
                                       "does not offer STARTTLS") from None
         except (OSError, imap_errors.IMAPClientError) as exc:
             raise self._unavailable(exc) from None
@@ -209,9 +238,9 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
             # connection is not a refused password.
             dropped = isinstance(exc.__context__, OSError | imap_errors.IMAPClientAbortError)
             if dropped or re.search(r"\[(UNAVAILABLE|INUSE|LIMIT|SERVERBUG)\]", text, re.I):
-                raise ProviderUnavailable(self.account, f"IMAP login did not finish: {text}"
-                                          ) from None
-            raise AuthExpired(self.account, f"the IMAP server refused the "
+                raise ProviderUnavailable(self.account, f"IMAP {self._server}: login did not "
+                                          f"finish: {text}") from None
+            raise AuthExpired(self.account, f"the IMAP server {self._server} refused the "
                               f"{self._secret_name()} of {self.username!r} ({text}); run: "
                               f"followup auth {self.account}") from None
         except (OSError, imap_errors.IMAPClientError) as exc:
@@ -226,7 +255,12 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
 
     def _unavailable(self, exc: BaseException) -> ProviderUnavailable:
         what = type(exc).__name__ if not str(exc) else f"{type(exc).__name__}: {exc}"
-        return ProviderUnavailable(self.account, f"IMAP {self.host}:{self.port}: {what}")
+        return ProviderUnavailable(self.account, f"IMAP {self._server}: {what}")
+
+    @property
+    def _server(self) -> str:
+        """host:port, as every error names the server (an account may have two)."""
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def _run(self, op: Callable[[IMAPClient], _T]) -> _T:
         """``op`` on the open connection; a connection the server dropped since the last
@@ -247,9 +281,9 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
                     continue
                 raise self._unavailable(exc) from None
             except imap_errors.ProtocolError as exc:  # an answer imapclient cannot parse
-                raise BadData(self.account, f"IMAP {self.host}", str(exc)) from None
+                raise BadData(self.account, f"IMAP {self._server}", str(exc)) from None
             except imap_errors.IMAPClientError as exc:
-                raise ProviderUnavailable(self.account, f"IMAP {self.host}: {exc}") from None
+                raise ProviderUnavailable(self.account, f"IMAP {self._server}: {exc}") from None
         raise AssertionError("unreachable")
 
     def _session(self, op: Callable[[], _T]) -> _T:
@@ -309,16 +343,21 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
         _, data = client._imap._untagged_response(*results[-1], "LIST")
         listed = client._proc_folder_list(data)
         status = _statuses(client, statuses)
-        boxes = []
+        boxes: list[_Box] = []
         sent_flagged = any(b"\\sent" in _lower(flags) for flags, _, _ in listed)
+        gmail = client.has_capability("X-GM-EXT-1")
         for flags, delimiter, name in listed:
             name = str(name)
             lowered = _lower(flags)
             uidvalidity, uidnext = status.get(name, (0, 0))
-            boxes.append(_Box(name, self._role(name, lowered, delimiter, sent_flagged), name,
+            # Gmail's \All holds every message but Spam and Trash, each once: read whole.
+            labels = (gmail and b"\\all" in lowered and not lowered & _UNOPENABLE
+                      and name.lower() not in self.skip and not any(b.labels for b in boxes))
+            boxes.append(_Box(name, Folder.OTHER if labels else
+                              self._role(name, lowered, delimiter, sent_flagged), name,
                               _separator(delimiter), drafts_use=b"\\drafts" in lowered,
                               openable=not lowered & _UNOPENABLE, uidvalidity=uidvalidity,
-                              uidnext=uidnext))
+                              uidnext=uidnext, labels=labels))
         missing = [b.name for b in boxes if b.role is not None and not b.uidvalidity]
         if missing:
             _pipeline(client, [("STATUS", (client._normalise_folder(n), "(UIDVALIDITY UIDNEXT)"))
@@ -354,7 +393,7 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
         return self._with_options(replace(box, role=role)).role
 
     def _all_folders(self) -> list[_Box]:
-        return self._list(self._live())
+        return _gmail_view(self._list(self._live()))
 
     def _new_folder(self, name: str) -> _Box:
         return _Box(name, Folder.DRAFTS, name)
@@ -365,29 +404,58 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
         cycle cheap. One LIST (logging in first when no connection is open).
         :raises ProviderError: as every call."""
         def look(client: IMAPClient) -> dict[str, Any]:
-            boxes = self._list(client)
+            boxes = _gmail_view(self._list(client))
             choice = self._choose_drafts(boxes)
             caps = {c.decode() if isinstance(c, bytes) else str(c)
                     for c in client.capabilities()}
             return {
                 "drafts": choice.box.name if choice.exists else
                 f"(none: {choice.box.name} is created with the first draft)",
-                "read": [(b.name, b.role.value) for b in boxes if b.role is not None],
+                "read": [(b.name, "every label" if b.labels else b.role.value)
+                         for b in boxes if b.role is not None],
                 "not read": [b.name for b in boxes if b.role is None],
                 "extensions": sorted(caps & {"LIST-STATUS", "SPECIAL-USE", "UIDPLUS",
-                                             "CONDSTORE", "MOVE", "UNSELECT"}),
+                                             "CONDSTORE", "MOVE", "UNSELECT",
+                                             "X-GM-EXT-1"}),
             }
 
         return self._run(look)
 
     # -- reading: the primitives of FolderMailbox ---------------------------------
     def _load(self, checkpoint: str | None) -> tuple[frozenset[str], dict[str, list[int]]]:
-        folders = _load_checkpoint(checkpoint)
+        folders, drafts = _load_checkpoint(checkpoint)
+        for marker, sent in drafts.items():  # a new process learns what earlier ones wrote
+            self._appended.setdefault(marker, sent)
+        self._loaded_drafts = drafts
         return frozenset(folders), folders
+
+    def _read_since(self, checkpoint: str | None, not_before: datetime,
+                    interest: Interest | None) -> MessageBatch:
+        batch = super()._read_since(checkpoint, not_before, interest)
+        if checkpoint and batch.checkpoint == checkpoint and \
+                self._loaded_drafts != self._kept_drafts():
+            # An idle read after a draft was appended: the checkpoint changes only by the
+            # draft record, so the engine stores it (Drafts is never read, so no UIDNEXT
+            # of a folder read shows the new draft).
+            raw = json.loads(checkpoint)
+            raw["d"] = _dump_drafts(self._kept_drafts())
+            batch = replace(batch, checkpoint=json.dumps(raw, sort_keys=True,
+                                                         separators=(",", ":")))
+        return batch
+
+    def _kept_drafts(self) -> dict[str, _Sent]:
+        """The drafts the checkpoint keeps: at most KEPT_DRAFTS, none older than
+        KEPT_DRAFTS_FOR."""
+        oldest = (datetime.now(UTC) - KEPT_DRAFTS_FOR).timestamp()
+        newest = sorted(((m, s) for m, s in self._appended.items() if s.at >= oldest),
+                        key=lambda item: (-item[1].at, item[0]))[:KEPT_DRAFTS]
+        return dict(newest)
 
     def _listing(self, memo: frozenset[str]) -> Listing[_Box, frozenset[str]]:
         # The idle cycle's one round trip: LIST-STATUS gives every folder's UIDNEXT.
         boxes = [b for b in self._list(self._live()) if b.role is not None]
+        if any(b.labels for b in boxes):
+            boxes = [b for b in boxes if b.labels]  # Gmail: every label is in All Mail
         names = frozenset(b.name for b in boxes)
         return Listing(boxes, names, changed=names != memo)
 
@@ -405,15 +473,16 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
 
     def _dump(self, listing: Listing[_Box, frozenset[str]], states: dict[str, list[int]],
               read: bool) -> str:
-        return json.dumps({"v": _CHECKPOINT_VERSION, "f": states}, sort_keys=True,
-                          separators=(",", ":"))
+        return json.dumps({"v": _CHECKPOINT_VERSION, "f": states,
+                           "d": _dump_drafts(self._kept_drafts())},
+                          sort_keys=True, separators=(",", ":"))
 
     def _read_box(self, client: IMAPClient, box: _Box, old: list[int] | None,
                   not_before: datetime, take: Callable[[Entry], None],
                   problems: list[str]) -> list[int]:
         if old is not None and old[0] == box.uidvalidity:
             # What arrived since: EXAMINE and the FETCH in one round trip.
-            fetch = _fetch_command(f"{old[1]}:*", ["INTERNALDATE", _HEADERS_ITEM])
+            fetch = _fetch_command(f"{old[1]}:*", _header_items(box))
             uidvalidity, (typ, data) = self._examine(client, box.name, fetch)
             floor = old[1]
             got: dict[int, Entry] = {}
@@ -443,7 +512,7 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
         if not uids:
             return {}
         return self._entries(box, uidvalidity,
-                             _fetch(client, uids, ["INTERNALDATE", _HEADERS_ITEM]), problems)
+                             _fetch(client, uids, _header_items(box)), problems)
 
     def _entries(self, box: _Box, uidvalidity: int, fetched: dict[int, dict[bytes, Any]],
                  problems: list[str]) -> dict[int, Entry]:
@@ -453,10 +522,41 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
             if raw is None:
                 problems.append(f"{box.name}: UID {uid}: no headers in the FETCH answer")
                 continue
-            result[uid] = Entry(message_ref(box.name, uidvalidity, uid), raw, uid,
-                                f"{box.name}: UID {uid}",
-                                date=_aware(data.get(b"INTERNALDATE")))
+            ref, label = message_ref(box.name, uidvalidity, uid), f"{box.name}: UID {uid}"
+            date = _aware(data.get(b"INTERNALDATE"))
+            if not box.labels:
+                result[uid] = Entry(ref, raw, uid, label, date=date)
+                continue
+            where = self._by_labels(box, data.get(b"X-GM-LABELS"))
+            if where is not None:  # None: a draft, or only in folders never read
+                result[uid] = _Labelled(ref, raw, uid, label, date=date, role=where[0],
+                                        folder_name=where[1])
         return result
+
+    def _by_labels(self, box: _Box, raw: Any) -> tuple[Folder, str] | None:
+        """The role and folder name of a message of All Mail by its Gmail labels: \\Sent
+        is SENT, \\Inbox INBOX, any other OTHER (in its first label read, else in All
+        Mail); None for a draft (rule 6) and for one whose every label is a folder never
+        read (``skip_folders``, a label named like Trash)."""
+        labels = _labels(raw)
+        system = {label.lower() for label in labels if label.startswith("\\")}
+        if "\\draft" in system:
+            return None
+        if "\\sent" in system:
+            sent = next((b.name for b in self._boxes or () if b.role is Folder.SENT), box.name)
+            return Folder.SENT, sent
+        if "\\inbox" in system:
+            return Folder.INBOX, "INBOX"
+        own = [label for label in labels if not label.startswith("\\")]
+        read = [label for label in own if self._role(label, frozenset(), "/", True) is not None]
+        if own and not read:
+            return None
+        return Folder.OTHER, read[0] if read else box.name
+
+    def _message(self, box: Box, entry: Entry, problems: list[str]) -> MailMessage | None:
+        if isinstance(entry, _Labelled):  # All Mail: the labels say where it is
+            box = replace(box, role=entry.role, name=entry.folder_name)
+        return super()._message(box, entry, problems)
 
     def _excerpts(self, box: _Box, entries: Sequence[Entry]) -> dict[str, str]:
         # The folder is still the selected one: its UIDs need no EXAMINE again.
@@ -486,6 +586,9 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
             found: list[Entry] = []
             for chunk in _chunks(sorted(uids)):
                 found.extend(self._headers(client, box, uidvalidity, chunk, problems).values())
+            if box.labels and any(b.role is Folder.SENT for b in self._boxes or ()):
+                # The \Sent folder is searched too: each sent message once.
+                found = [e for e in found if getattr(e, "role", None) is not Folder.SENT]
         except imap_errors.IMAPClientAbortError:
             raise
         except imap_errors.IMAPClientError as exc:
@@ -509,6 +612,10 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
         except imap_errors.IMAPClientError as exc:
             raise FolderUnreadable(str(exc)) from None
         uids = set(_search_answer(client, typ, data))
+        known = self._appended.get(marker)
+        if not uids and known and known.uid and (known.folder, known.uidvalidity) == (
+                box.name, uidvalidity):
+            uids.add(known.uid)  # its APPENDUID: carries() still checks the Message-ID
         for mid in sorted(ids) if not uids else ():  # servers that do not search our header
             uids.update(client.search(["HEADER", "Message-ID", mid]))
         if not uids and subject and "@" in recipient:
@@ -537,10 +644,10 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
             try:
                 client.create_folder(drafts)
             except imap_errors.IMAPClientError as exc:
-                raise ProviderUnavailable(self.account, f"no {drafts} folder on {self.host}, "
+                raise ProviderUnavailable(self.account, f"no {drafts} folder on {self._server}, "
                                           f"and it cannot be created: {exc}") from None
             logger.info("account %s: created the folder %s on %s", self.account, drafts,
-                        self.host)
+                        self._server)
             self._boxes = None  # listed again next time, with the new folder
         reply = client.append(drafts, data, flags=(b"\\Draft", b"\\Seen"))
         found = _APPENDUID.search(reply if isinstance(reply, bytes) else b"")
@@ -548,9 +655,9 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
         if found:
             uidvalidity, uid = int(found.group(1)), int(found.group(2))
             ref_id = message_ref(drafts, uidvalidity, uid)
-            self._appended[marker] = _Sent(drafts, uidvalidity, uid, message_id)
+            self._appended[marker] = _Sent(drafts, uidvalidity, uid, message_id, _now())
         else:
-            self._appended[marker] = _Sent(drafts, 0, 0, message_id)
+            self._appended[marker] = _Sent(drafts, 0, 0, message_id, _now())
         logger.info("account %s: appended draft %s to %s", self.account,
                     ref_id or message_id, drafts)
         return DraftRef(id=ref_id or message_id, folder=Folder.DRAFTS,
@@ -643,6 +750,31 @@ def _statuses(client: IMAPClient, lines: list[Any]) -> dict[str, tuple[int, int]
     return result
 
 
+def _header_items(box: _Box) -> list[str]:
+    """What a read fetches of each message: in Gmail's All Mail, its labels too."""
+    items = ["INTERNALDATE", _HEADERS_ITEM]
+    return [*items[:1], "X-GM-LABELS", *items[1:]] if box.labels else items
+
+
+def _labels(raw: Any) -> list[str]:
+    """A FETCH answer's X-GM-LABELS as text: modified UTF-7 decoded (RFC 3501 5.1.3);
+    a label of digits only comes parsed as a number."""
+    if raw is None:
+        return []
+    items = raw if isinstance(raw, tuple | list) else (raw,)
+    return [decode_utf7(i) if isinstance(i, bytes) else str(i) for i in items]
+
+
+def _gmail_view(boxes: list[_Box]) -> list[_Box]:
+    """The folders with Gmail's All Mail read in place of every label folder: only All
+    Mail and Sent keep a role (Sent for the marker's search, and searched for answers
+    beside All Mail, which then leaves its sent messages out). Other servers' unchanged."""
+    if not any(b.labels for b in boxes):
+        return boxes
+    return [b if b.labels or b.role in (None, Folder.SENT) else replace(b, role=None)
+            for b in boxes]
+
+
 def _separator(delimiter: Any) -> str:
     """A LIST answer's hierarchy delimiter as text ("/" when the server gives none)."""
     return delimiter.decode() if isinstance(delimiter, bytes) else str(delimiter or "/")
@@ -702,14 +834,31 @@ def _any_of(terms: list[tuple[str, str]]) -> list[Any]:
     return [*out, *keys[-1]]
 
 
-def _load_checkpoint(checkpoint: str | None) -> dict[str, list[int]]:
+def _now() -> int:
+    return int(datetime.now(UTC).timestamp())
+
+
+def _dump_drafts(drafts: dict[str, _Sent]) -> dict[str, list[Any]]:
+    return {marker: [s.folder, s.uidvalidity, s.uid, s.message_id, s.at]
+            for marker, s in drafts.items()}
+
+
+def _load_checkpoint(checkpoint: str | None) -> tuple[dict[str, list[int]], dict[str, _Sent]]:
+    """Each folder's [UIDVALIDITY, UIDNEXT], and the drafts appended (marker -> where)."""
     if not checkpoint:
-        return {}
+        return {}, {}
     try:
         raw = json.loads(checkpoint)
         if raw.get("v") != _CHECKPOINT_VERSION:
             raise ValueError("other version")
-        return {str(k): [int(v[0]), int(v[1])] for k, v in raw["f"].items()}
+        folders = {str(k): [int(v[0]), int(v[1])] for k, v in raw["f"].items()}
     except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
         logger.warning("ignoring an unusable IMAP checkpoint (%s); reading again", exc)
-        return {}
+        return {}, {}
+    try:  # a checkpoint from before the record has none; a broken one costs only it
+        drafts = {str(m): _Sent(str(v[0]), int(v[1]), int(v[2]), str(v[3]), int(v[4]))
+                  for m, v in (raw.get("d") or {}).items()}
+    except (ValueError, TypeError, AttributeError, IndexError) as exc:
+        logger.warning("ignoring the IMAP checkpoint's unusable draft record (%s)", exc)
+        drafts = {}
+    return folders, drafts
