@@ -50,7 +50,7 @@ class Attendee:
                         is_self=is_self or bool(same and same.is_self))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)  # slots: a calendar reader keeps thousands of them
 class Event:
     """One occurrence of a calendar event (recurring events are expanded)."""
 

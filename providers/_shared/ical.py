@@ -21,6 +21,7 @@ by a hash of its bytes, from one read of a source to the next.
 
 from __future__ import annotations
 
+import array
 import bisect
 import contextlib
 import copy
@@ -30,10 +31,10 @@ import logging
 import math
 import re
 import zlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from typing import Any, NamedTuple
+from typing import Any, NamedTuple, overload
 
 import icalendar
 import recurring_ical_events
@@ -134,11 +135,69 @@ class _Block:
         return self.data[self.start:self.stop]
 
 
+class _Blocks(Sequence[_Block]):
+    """The blocks of one VCALENDAR, kept as numbers: a _Block is made when one is asked
+    for (a file of 100,000 events held 100,000 of them at once, about 16 MB)."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+        self._lines = array.array("q")
+        self._starts = array.array("q")
+        self._stops = array.array("q")
+        self._names: list[str] = []  # the distinct names; _kinds indexes it
+        self._kinds = bytearray()
+        self._problems: dict[int, str] = {}
+        # The block appended last, kept whole: _split sets its end and problem later.
+        self._last: _Block | None = None
+
+    def append(self, block: _Block) -> None:
+        self._store()
+        self._last = block
+
+    def _store(self) -> None:
+        block, self._last = self._last, None
+        if block is None:
+            return
+        if block.name not in self._names:
+            self._names.append(block.name)
+        if block.problem:
+            self._problems[len(self._kinds)] = block.problem
+        self._lines.append(block.line)
+        self._starts.append(block.start)
+        self._stops.append(block.stop)
+        self._kinds.append(self._names.index(block.name))
+
+    def __len__(self) -> int:
+        return len(self._kinds) + (self._last is not None)
+
+    @overload
+    def __getitem__(self, index: int) -> _Block: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[_Block]: ...
+
+    def __getitem__(self, index: int | slice) -> _Block | list[_Block]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        if index == len(self._kinds) and self._last is not None:
+            return self._last
+        if not 0 <= index < len(self._kinds):
+            raise IndexError(index)
+        return _Block(self._names[self._kinds[index]], self._lines[index], self._data,
+                      self._starts[index], self._stops[index], self._problems.get(index, ""))
+
+    def __iter__(self) -> Iterator[_Block]:
+        for index in range(len(self)):
+            yield self[index]
+
+
 @dataclass
 class _RawCalendar:
     line: int
     header: list[tuple[int, bytes]] = field(default_factory=list)  # (first line, text)
-    blocks: list[_Block] = field(default_factory=list)
+    blocks: _Blocks = field(default_factory=lambda: _Blocks(b""))
     pieces: list[int] = field(default_factory=list)  # where each header text starts
 
 
@@ -359,6 +418,8 @@ _DAY = timedelta(days=1)
 # Blocks parsed at once: a single event's component is dropped for its Event after
 # each batch, so that the window's components are never all held at once.
 _LOAD_BATCH = 500
+# Series expanded at once (see BlockCache._series).
+_EXPAND_BATCH = 50
 # A run: at least this many bytes of the file, from a block's BEGIN line to the next
 # run's; what a re-read checks (by CRC) and, when it changed, cuts again as one piece.
 _RUN = 1 << 14
@@ -880,16 +941,22 @@ class BlockCache:
         trial = _Where(where.source, [])
         found: dict[str, list[Event]] = {}
         failed = False
-        components = _fast_forward([_component(i.record) for _, group in pending
-                                    for i in group], day_start)
-        for component in _expand(components, day_start.astimezone(default_tz),
-                                 day_end.astimezone(default_tz), trial, lines):
-            try:
-                event = _to_event(component, True, default_tz)
-            except (ValueError, TypeError, AttributeError, KeyError):
-                failed = True
+        # A few series at a time: the expansion makes a component per occurrence (a
+        # copy of its series'), and the window's 18,000 of them at once were most of
+        # the peak memory of a read at 100k events. Series expand independently.
+        for n in range(0, len(pending), _EXPAND_BATCH):
+            components = _fast_forward([_component(i.record) for _, group in
+                                        pending[n:n + _EXPAND_BATCH] for i in group], day_start)
+            for component in _expand(components, day_start.astimezone(default_tz),
+                                     day_end.astimezone(default_tz), trial, lines):
+                try:
+                    event = _to_event(component, True, default_tz)
+                except (ValueError, TypeError, AttributeError, KeyError):
+                    failed = True
+                    break
+                found.setdefault(str(component["UID"]), []).append(event)
+            if failed:
                 break
-            found.setdefault(str(component["UID"]), []).append(event)
         if failed or trial.problems:
             # Done again over the window itself, not kept: the same problems as
             # a read without the cache (rare: a series the libraries cannot read).
@@ -1124,7 +1191,7 @@ def _split(data: bytes, source: str, where: _Where) -> list[_RawCalendar]:
         if calendar is None:
             if begin and name == b"VCALENDAR":
                 outside(at)
-                calendar = _RawCalendar(line)
+                calendar = _RawCalendar(line, blocks=_Blocks(data))
                 gap_start, gap_line = stop, line
             continue  # other BEGIN/END lines outside a calendar: text outside
         if stack:
@@ -1143,7 +1210,7 @@ def _split(data: bytes, source: str, where: _Where) -> list[_RawCalendar]:
             if begin:
                 where.add(calendar.line, f"no END:VCALENDAR before line {line}", "VCALENDAR")
                 calendars.append(calendar)
-                calendar = _RawCalendar(line)
+                calendar = _RawCalendar(line, blocks=_Blocks(data))
             else:
                 calendars.append(calendar)
                 calendar = None
@@ -1717,7 +1784,7 @@ def _between(components: list[Component], start: datetime, end: datetime) -> lis
 # -- converting ------------------------------------------------------------
 
 def _to_event(component: Component, recurring: bool, default_tz: tzinfo) -> Event:
-    uid = str(component["UID"])
+    uid = _share(str(component["UID"]))
     raw_start = _dt(component, "DTSTART")
     raw_end = _dt(component, "DTEND") if "DTEND" in component else _default_end(component)
     all_day = not isinstance(raw_start, datetime)
@@ -1726,19 +1793,40 @@ def _to_event(component: Component, recurring: bool, default_tz: tzinfo) -> Even
         uid = f"{uid}/{_recurrence_text(recurrence.dt if recurrence else raw_start, default_tz)}"
     return Event(
         uid=uid,
-        title=_text(component.get("SUMMARY")),
+        title=_share(_text(component.get("SUMMARY"))),
         start=_instant(raw_start, default_tz),
         end=_instant(raw_end, default_tz),
-        description=_text(component.get("DESCRIPTION")),
-        location=_text(component.get("LOCATION")),
+        description=_share(_text(component.get("DESCRIPTION"))),
+        location=_share(_text(component.get("LOCATION"))),
         all_day=all_day,
         cancelled=str(component.get("STATUS", "")).strip().upper() == "CANCELLED",
-        organizer=_person(component.get("ORGANIZER"), organizer=True),
-        attendees=tuple(
-            a for a in (_person(v) for v in _as_list(component.get("ATTENDEE"))) if a is not None
-        ),
-        categories=_categories(component.get("CATEGORIES")),
+        organizer=_share(_person(component.get("ORGANIZER"), organizer=True)),
+        attendees=_share(tuple(
+            _share(a) for a in (_person(v) for v in _as_list(component.get("ATTENDEE")))
+            if a is not None
+        )),
+        categories=_share(_categories(component.get("CATEGORIES"))),
     )
+
+
+# Equal texts, people and tuples of them given to Events, shared: each occurrence of a
+# series (18,000 at 100k events) would otherwise hold its own copies of the series'
+# description and attendees, kept by the BlockCache while the daemon runs. Emptied
+# when full, so that it stays bounded; sharing is only ever a saving.
+_SHARED: dict[Any, Any] = {}
+_MAX_SHARED = 1 << 16
+
+
+def _share(value: Any) -> Any:
+    """An object equal to ``value`` (a str, an Attendee or a tuple of them) given before,
+    or ``value`` itself."""
+    try:
+        return _SHARED[value]
+    except KeyError:
+        if len(_SHARED) >= _MAX_SHARED:
+            _SHARED.clear()
+        _SHARED[value] = value
+        return value
 
 
 def _default_end(component: Component) -> date | datetime:
