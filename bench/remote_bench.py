@@ -167,6 +167,13 @@ def bench_caldav(data: Path, now: datetime, root: Path) -> dict[str, Any]:
         for i, (uid, text) in enumerate(objects.items()):
             names[uid] = f"e{i}.ics"
             (calendar_dir / names[uid]).write_text(text, encoding="utf-8", newline="")
+        # Radicale indexes the objects written behind its back on the first request that
+        # lists them (minutes for 10,000 under load, past the client's read timeout); a
+        # real server has done so long before: not counted in the first read.
+        requests.request("PROPFIND", f"{server.url}{USER}/", auth=(USER, PASSWORD),
+                         headers={"Depth": "1"}, timeout=3600,
+                         data=b'<?xml version="1.0"?><propfind xmlns="DAV:"><prop>'
+                              b"<sync-token/></prop></propfind>").raise_for_status()
         calendar = CalDAVCalendar("dav", server.url, USER, lambda: PASSWORD, http=Http("dav"))
         start, end = now - LOOKBACK, now + AHEAD
         requests_before = len(server.log)
@@ -234,7 +241,8 @@ def main(argv: list[str] | None = None) -> int:
               f"({dav['objects']} objects, {dav['first_requests']} requests), idle "
               f"{dav['idle_wall_ms']:.1f} ms / {dav['idle_cpu_ms']:.1f} ms CPU "
               f"({dav['idle_requests']} requests), event edited "
-              f"{dav['edited_wall_ms']:.0f} ms ({dav['edited_requests']} requests, "
+              f"{dav['edited_wall_ms']:.0f} ms / {dav['edited_cpu_ms']:.1f} ms CPU "
+              f"({dav['edited_requests']} requests, "
               f"seen: {dav['edited_seen']})", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import socket
 import threading
 from collections.abc import Callable, Iterator
@@ -17,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from socketserver import ThreadingMixIn
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, unquote
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import caldav
@@ -29,7 +30,7 @@ import requests
 
 from interview_followup.providers._shared.http import Http
 from interview_followup.providers._shared.retry import Retry
-from interview_followup.providers.base import CalendarSource
+from interview_followup.providers.base import CalendarChanges, CalendarSource, Event
 from interview_followup.providers.caldav import PRESETS, open_calendar, server_url
 from interview_followup.providers.caldav.calendar import CalDAVCalendar
 from interview_followup.providers.errors import AuthExpired, ProviderUnavailable
@@ -180,35 +181,11 @@ def test_idle_cycle_is_one_sync_collection_report_per_calendar(server: Radicale,
     writer.put(interview(title="Interview (moved)"))
     server.log.clear()
     fourth = read(calendar, third.checkpoint)
-    assert fourth.complete and fourth.events[0].title == "Interview (moved)"
-    # Two sync reports; a query of the calendar that changed only.
-    assert [b"sync-collection" in body for _, _, body in server.log] == [True, True, False]
-    method, path, body = server.log[2]
-    assert method == "REPORT" and b"calendar-query" in body
-    assert writer.calendars["Work"].endswith(path)
-
-
-def test_added_moved_and_deleted_events_are_seen_in_the_next_read(server: Radicale,
-                                                                   writer: Writer) -> None:
-    writer.put(interview())
-    calendar = dav_calendar(server)
-    first = read(calendar, None)
-    writer.put(interview("iv-2@acme.example", title="Phone screen"))
-    server.log.clear()
-    second = read(calendar, first.checkpoint)
-    assert second.complete
-    assert {e.uid for e in second.events} == {"iv-1@acme.example", "iv-2@acme.example"}
-    # The sync report said something changed; one query then read the window.
-    assert [(m, b"sync-collection" in b) for m, _, b in server.log] == [
-        ("REPORT", True), ("REPORT", False)]
-    moved = datetime(2026, 11, 20, 9, 0, tzinfo=NY)
-    writer.put(interview("iv-2@acme.example", title="Phone screen", start=moved,
-                         end=moved + timedelta(minutes=30)))
-    third = read(calendar, second.checkpoint)
-    assert {e.uid: e.start for e in third.events}["iv-2@acme.example"] == moved
-    writer.delete("iv-1@acme.example")
-    fourth = read(calendar, third.checkpoint)
-    assert fourth.complete and [e.uid for e in fourth.events] == ["iv-2@acme.example"]
+    assert not fourth.complete and fourth.events[0].title == "Interview (moved)"
+    # Two sync reports; a multiget of the one object that changed, nothing else.
+    assert sent(server) == ["sync", "sync", "multiget"]
+    assert writer.calendars["Work"].endswith(server.log[2][1])
+    assert fetched(server) == [["iv-1@acme.example.ics"]]
 
 
 def test_recurring_event_is_expanded_here(server: Radicale, writer: Writer) -> None:
@@ -250,9 +227,244 @@ def test_without_sync_collection_an_etag_diff_costs_one_propfind(server: Radical
     assert third.unchanged
     assert [m for m, _, _ in server.log] == ["PROPFIND"]
     writer.put(interview(title="Interview (moved)"))
+    server.log.clear()
     fourth = read(calendar, third.checkpoint)
-    assert fourth.complete and fourth.events[0].title == "Interview (moved)"
-    assert not any(b"sync-collection" in body for _, _, body in server.log[1:])
+    assert not fourth.complete and fourth.events[0].title == "Interview (moved)"
+    assert sent(server) == ["propfind", "multiget"]
+
+
+# -- reading only what changed ---------------------------------------------------------
+#
+# After a change another client made, a read costs the sync report (or the ETag list) and
+# one multiget of the changed objects, and reports what changed; applied to the last
+# read, that is exactly what a new instance's complete read gives.
+
+def sent(server: Radicale) -> list[str]:
+    """The requests of the log by kind."""
+    kinds = []
+    for method, _, body in server.log:
+        if b"sync-collection" in body:
+            kinds.append("sync")
+        elif b"calendar-multiget" in body:
+            kinds.append("multiget")
+        elif b"calendar-query" in body:
+            kinds.append("query")
+        else:
+            kinds.append(method.lower())
+    return kinds
+
+
+def fetched(server: Radicale) -> list[list[str]]:
+    """The object names each multiget of the log asked for."""
+    return [[unquote(href.rpartition("/")[2]) for href in
+             re.findall(r"<d:href>([^<]*)</d:href>", body.decode())]
+            for _, _, body in server.log if b"calendar-multiget" in body]
+
+
+def applied(view: dict[str, Event], changes: CalendarChanges) -> dict[str, Event]:
+    """The engine's view after ``changes``."""
+    if changes.complete:
+        return {e.uid: e for e in changes.events}
+    after = {uid: e for uid, e in view.items() if uid not in changes.removed}
+    after.update({e.uid: e for e in changes.events})
+    return after
+
+
+def fresh(server: Radicale) -> dict[str, Event]:
+    """A complete read by a new instance (a new process)."""
+    changes = read(dav_calendar(server), None)
+    assert changes.complete
+    return {e.uid: e for e in changes.events}
+
+
+def series(title: str = "Interview loop", override: str = "") -> bytes:
+    """A weekly series of four in the window; ``override``: the 17 November one
+    retitled and an hour later."""
+    cal = icalendar.Calendar()
+    cal.add("prodid", "-//test//EN")
+    cal.add("version", "2.0")
+    ev = icalendar.Event()
+    ev.add("uid", "weekly@acme.example")
+    ev.add("dtstamp", datetime(2026, 10, 1, tzinfo=UTC))
+    ev.add("summary", title)
+    ev.add("dtstart", datetime(2026, 11, 3, 10, tzinfo=NY))
+    ev.add("dtend", datetime(2026, 11, 3, 11, tzinfo=NY))
+    ev.add("rrule", {"freq": "weekly", "count": 4})
+    cal.add_component(ev)
+    if override:
+        one = icalendar.Event()
+        one.add("uid", "weekly@acme.example")
+        one.add("dtstamp", datetime(2026, 10, 2, tzinfo=UTC))
+        one.add("recurrence-id", datetime(2026, 11, 17, 10, tzinfo=NY))
+        one.add("summary", override)
+        one.add("dtstart", datetime(2026, 11, 17, 11, tzinfo=NY))
+        one.add("dtend", datetime(2026, 11, 17, 12, tzinfo=NY))
+        cal.add_component(one)
+    cal.add_missing_timezones()
+    return bytes(cal.to_ical())
+
+
+LATER = datetime(2027, 1, 20, 10, 0, tzinfo=NY)  # outside WINDOW
+INSIDE = datetime(2026, 11, 20, 9, 0, tzinfo=NY)
+
+
+def _edit(writer: Writer) -> None:
+    writer.put(interview(title="Interview (moved)"))
+
+
+def _delete(writer: Writer) -> None:
+    writer.delete("iv-1@acme.example")
+
+
+def _add(writer: Writer) -> None:
+    writer.put(interview("iv-new@acme.example", title="Onsite"))
+
+
+def _move_out(writer: Writer) -> None:
+    writer.put(interview(start=LATER, end=LATER + timedelta(hours=1)))
+
+
+def _move_in(writer: Writer) -> None:
+    writer.put(interview("later@acme.example", title="Final round", start=INSIDE,
+                         end=INSIDE + timedelta(hours=1)))
+
+
+def _override(writer: Writer) -> None:
+    writer.put(interview("weekly@acme.example"), data=series(override="Loop: with the CTO"))
+
+
+# (change, the objects the multiget asks for, uids reported changed, uids removed)
+CHANGES = {
+    "edit": (_edit, ["iv-1@acme.example.ics"], {"iv-1@acme.example"}, set()),
+    "delete": (_delete, [], set(), {"iv-1@acme.example"}),
+    "new": (_add, ["iv-new@acme.example.ics"], {"iv-new@acme.example"}, set()),
+    "moved out": (_move_out, ["iv-1@acme.example.ics"], set(), {"iv-1@acme.example"}),
+    "moved in": (_move_in, ["later@acme.example.ics"], {"later@acme.example"}, set()),
+    "override": (_override, ["weekly@acme.example.ics"],
+                 {"weekly@acme.example/20261117T150000Z"}, set()),
+}
+
+
+@pytest.mark.parametrize("sync", [True, False], ids=["sync-collection", "etag-diff"])
+@pytest.mark.parametrize("name", list(CHANGES))
+def test_a_change_fetches_only_the_changed_objects(server: Radicale, writer: Writer,
+                                                   name: str, sync: bool) -> None:
+    change, objects, changed, removed = CHANGES[name]
+    writer.put(interview())
+    writer.put(interview("iv-2@acme.example", title="Phone screen"))
+    writer.put(interview("later@acme.example", title="Final round", start=LATER,
+                         end=LATER + timedelta(hours=1)))
+    writer.put(interview("weekly@acme.example"), data=series())
+    calendar = dav_calendar(server)
+    last = read(calendar, None)
+    if not sync:
+        server.without_sync = True
+        last = read(calendar, last.checkpoint)  # the switch to ETags reads whole
+    view = applied({}, last)
+    assert view == fresh(server)
+    change(writer)
+    server.log.clear()
+    changes = read(calendar, last.checkpoint)
+    assert not changes.complete and not changes.unchanged
+    probe = "sync" if sync else "propfind"
+    assert sent(server) == ([probe, "multiget"] if objects else [probe])
+    assert fetched(server) == ([objects] if objects else [])
+    assert {e.uid for e in changes.events} == changed
+    assert set(changes.removed) == removed
+    view = applied(view, changes)
+    assert view == fresh(server)
+    # And the next read from there is idle again.
+    server.log.clear()
+    assert read(calendar, changes.checkpoint).unchanged
+    assert sent(server) == [probe]
+
+
+def test_one_invitation_in_two_calendars_is_read_as_a_complete_read_does(
+        server: Radicale, writer: Writer) -> None:
+    writer.make("Personal")
+    writer.put(interview(title="Work copy"), "Work")
+    writer.put(interview(title="Personal copy"), "Personal")
+    calendar = dav_calendar(server)
+    last = read(calendar, None)
+    view = applied({}, last)
+    assert view == fresh(server)
+    first = view["iv-1@acme.example"].title
+    # The copy a complete read shows goes: the other one takes its place.
+    writer.delete("iv-1@acme.example", "Work" if first == "Work copy" else "Personal")
+    changes = read(calendar, last.checkpoint)
+    assert not changes.complete and not changes.removed
+    view = applied(view, changes)
+    assert view == fresh(server) and view["iv-1@acme.example"].title != first
+
+
+def test_a_restart_with_an_old_checkpoint_reads_whole(server: Radicale,
+                                                      writer: Writer) -> None:
+    writer.put(interview())
+    writer.put(interview("iv-2@acme.example", title="Phone screen"))
+    first = read(dav_calendar(server), None)
+    writer.put(interview(title="Interview (moved)"))
+    server.log.clear()
+    again = read(dav_calendar(server), first.checkpoint)  # a new process
+    assert again.complete
+    assert {e.uid: e for e in again.events} == fresh(server)
+    assert "query" in sent(server) and "multiget" not in sent(server)
+
+
+def test_a_checkpoint_older_than_the_last_read_gets_a_complete_read(
+        server: Radicale, writer: Writer) -> None:
+    """The engine stores a checkpoint with what it applied; when that failed (a rolled
+    back transaction), it hands back the one before: the changes since that are no
+    longer what memory would report."""
+    writer.put(interview())
+    calendar = dav_calendar(server)
+    first = read(calendar, None)
+    writer.put(interview(title="Interview (moved)"))
+    second = read(calendar, first.checkpoint)
+    assert not second.complete
+    again = read(calendar, first.checkpoint)
+    assert again.complete and {e.uid: e for e in again.events} == fresh(server)
+
+
+def test_most_of_a_calendar_changed_is_queried_whole(server: Radicale,
+                                                     writer: Writer) -> None:
+    uids = [f"iv-{n}@acme.example" for n in range(34)]
+    for uid in uids:
+        writer.put(interview(uid))
+    calendar = dav_calendar(server)
+    first = read(calendar, None)
+    for uid in uids[:18]:  # more than 16, and more than half
+        writer.put(interview(uid, title="Rescheduled"))
+    server.log.clear()
+    second = read(calendar, first.checkpoint)
+    assert sent(server) == ["sync", "query"]
+    assert second.complete and {e.uid: e for e in second.events} == fresh(server)
+
+
+def test_an_object_the_multiget_leaves_out_means_a_query(server: Radicale,
+                                                         writer: Writer) -> None:
+    """Unknown is not deleted: an answer without the changed object is not read as its
+    deletion."""
+    writer.put(interview())
+    calendar = dav_calendar(server)
+    first = read(calendar, None)
+    writer.put(interview(title="Interview (moved)"))
+    real = server.app
+
+    def empty_multiget(environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        body = environ["wsgi.input"].read()
+        environ["wsgi.input"] = io.BytesIO(body)
+        if b"calendar-multiget" in body:
+            answer = b'<?xml version="1.0"?><multistatus xmlns="DAV:"/>'
+            start_response("207 Multi-Status", [("Content-Type", "application/xml"),
+                                                ("Content-Length", str(len(answer)))])
+            return [answer]
+        return real(environ, start_response)
+
+    server.app = empty_multiget  # type: ignore[assignment]
+    server.log.clear()
+    second = read(calendar, first.checkpoint)
+    assert sent(server) == ["sync", "multiget", "query"]
+    assert second.complete and second.events[0].title == "Interview (moved)"
 
 
 def test_a_sync_token_the_server_forgot_means_reading_anew(server: Radicale,
