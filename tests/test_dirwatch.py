@@ -75,3 +75,93 @@ def test_without_inotify_every_change_is_unknown(maildir: Path,
     watch = DirWatch()
     assert not watch.arm(str(maildir / "cur"))
     assert watch.changes(str(maildir / "cur")) is None
+
+
+@linux
+def test_a_directory_replaced_at_its_path_reports_only_the_new_one(maildir: Path,
+                                                                    tmp_path: Path) -> None:
+    watch = DirWatch()
+    cur = str(maildir / "cur")
+    assert watch.arm(cur)
+    os.rename(maildir / "cur", tmp_path / "cur-away")
+    (maildir / "cur").mkdir()
+    assert watch.changes(cur) is None  # moved itself
+    assert watch.arm(cur)  # the new directory; the old one's watch is dropped
+    (tmp_path / "cur-away" / "1.old.host:2,S").write_text("x")
+    (maildir / "cur" / "2.new.host:2,S").write_text("y")
+    seen = watch.changes(cur)
+    assert seen is not None and seen.added == {"2.new.host:2,S"}
+    watch.close()
+
+
+@linux
+def test_armed_through_a_descriptor_the_directory_opened_is_watched(maildir: Path,
+                                                                    tmp_path: Path) -> None:
+    """Opened, then replaced at its path before the watch was armed: the watch (like the
+    listing through the descriptor) is on the directory opened."""
+    watch = DirWatch()
+    cur = str(maildir / "cur")
+    fd = os.open(cur, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.rename(maildir / "cur", tmp_path / "cur-away")
+        (maildir / "cur").mkdir()
+        assert watch.arm(cur, fd)
+    finally:
+        os.close(fd)
+    (maildir / "cur" / "2.new.host:2,S").write_text("y")
+    (tmp_path / "cur-away" / "1.old.host:2,S").write_text("x")
+    seen = watch.changes(cur)
+    assert seen is not None and seen.added == {"1.old.host:2,S"}
+    watch.close()
+
+
+@linux
+def test_two_paths_to_one_directory_both_see_its_changes(maildir: Path,
+                                                         tmp_path: Path) -> None:
+    (tmp_path / "link").symlink_to(maildir)
+    here, there = str(maildir / "cur"), str(tmp_path / "link" / "cur")
+    watch = DirWatch()
+    assert watch.arm(here) and watch.arm(there)
+    (maildir / "cur" / "1.a.host:2,S").write_text("x")
+    seen_here, seen_there = watch.changes(here), watch.changes(there)
+    assert seen_here is not None and seen_here.added == {"1.a.host:2,S"}
+    assert seen_there is not None and seen_there.added == {"1.a.host:2,S"}
+    watch.forget(here)  # the kernel's watch stays for the other path
+    (maildir / "cur" / "1.a.host:2,S").unlink()
+    seen = watch.changes(there)
+    assert seen is not None and seen.removed == {"1.a.host:2,S"}
+    watch.close()
+
+
+@linux
+def test_a_full_event_queue_makes_every_directory_unknown(maildir: Path) -> None:
+    limit = int(Path("/proc/sys/fs/inotify/max_queued_events").read_text())
+    if limit > 100_000:
+        pytest.skip(f"the queue holds {limit} events: too many to fill here")
+    watch = DirWatch()
+    new, cur = str(maildir / "new"), str(maildir / "cur")
+    assert watch.arm(new) and watch.arm(cur)
+    for n in range(limit // 2 + 1):  # two events each
+        path = maildir / "new" / f"{n}.x.host"
+        path.write_bytes(b"")
+        path.unlink()
+    assert watch.changes(cur) is None and watch.changes(new) is None
+    assert watch.arm(cur)  # listed again: known from then on
+    quiet = watch.changes(cur)
+    assert quiet is not None and not quiet.added and not quiet.removed
+    watch.close()
+
+
+def test_when_the_watch_limit_is_reached_arming_fails_quietly(
+        maildir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    pytest.importorskip("inotify_simple")
+    import inotify_simple
+
+    def full(self: object, path: object, mask: int) -> int:
+        raise OSError(28, "No space left on device")  # ENOSPC: max_user_watches reached
+
+    monkeypatch.setattr(inotify_simple.INotify, "add_watch", full)
+    watch = DirWatch()
+    assert not watch.arm(str(maildir / "cur"))
+    assert watch.changes(str(maildir / "cur")) is None
+    watch.close()

@@ -34,7 +34,9 @@ class DirWatch:
     def __init__(self) -> None:
         self._inotify: Any = None
         self._flags: Any = None
-        self._paths: dict[int, str] = {}  # watch descriptor -> directory
+        # watch descriptor -> directories: two paths to one directory (a symlinked
+        # folder) share the kernel's watch, and both see its events.
+        self._paths: dict[int, set[str]] = {}
         self._wds: dict[str, int] = {}
         self._pending: dict[str, Changes] = {}
         self._lost: set[str] = set()  # armed, but some event may be missing: list again
@@ -56,19 +58,25 @@ class DirWatch:
             self._flags = flags
         return self._inotify is not None
 
-    def arm(self, path: str) -> bool:
-        """Start (or restart) collecting changes of ``path``; forget what was collected."""
+    def arm(self, path: str, fd: int | None = None) -> bool:
+        """Start (or restart) collecting changes of ``path``; forget what was collected.
+
+        With ``fd`` (the directory opened before it is listed through that descriptor),
+        the directory watched is exactly the one listed, even if a folder was moved
+        away and another put in its place meanwhile."""
         if not self._open():
             return False
         f = self._flags
         mask = (f.CREATE | f.MOVED_TO | f.DELETE | f.MOVED_FROM | f.DELETE_SELF
                 | f.MOVE_SELF | f.ONLYDIR)
         try:
-            wd = self._inotify.add_watch(path, mask)
-        except OSError:  # gone, or the user's watch limit reached
+            wd = self._inotify.add_watch(path if fd is None else f"/proc/self/fd/{fd}", mask)
+        except OSError:  # gone, the user's watch limit reached, no /proc
             self.forget(path)
             return False
-        self._paths[wd] = path
+        if self._wds.get(path, wd) != wd:
+            self.forget(path)  # another directory at that path now: drop the old watch
+        self._paths.setdefault(wd, set()).add(path)
         self._wds[path] = wd
         self._pending[path] = Changes()
         self._lost.discard(path)
@@ -87,10 +95,15 @@ class DirWatch:
         return found
 
     def forget(self, path: str) -> None:
+        """Stop watching ``path`` (the kernel's watch too, unless another path shares it)."""
         wd = self._wds.pop(path, None)
         self._pending.pop(path, None)
         self._lost.discard(path)
-        if wd is not None:
+        if wd is None:
+            return
+        sharing = self._paths.get(wd, set())
+        sharing.discard(path)
+        if not sharing:
             self._paths.pop(wd, None)
             if self._inotify is not None:
                 with contextlib.suppress(OSError):  # the kernel removed it (directory gone)
@@ -111,18 +124,14 @@ class DirWatch:
             if event.mask & f.Q_OVERFLOW:
                 self._lost.update(self._wds)
                 continue
-            path = self._paths.get(event.wd)
-            if path is None:
-                continue
-            if event.mask & (f.DELETE_SELF | f.MOVE_SELF | f.IGNORED):
-                self._lost.add(path)
-                continue
-            pending = self._pending[path]
-            if event.mask & (f.CREATE | f.MOVED_TO):
-                pending.added.add(event.name)
-                pending.removed.discard(event.name)
-            elif event.mask & (f.DELETE | f.MOVED_FROM):
-                if event.name in pending.added:
+            for path in self._paths.get(event.wd, ()):
+                if event.mask & (f.DELETE_SELF | f.MOVE_SELF | f.IGNORED):
+                    self._lost.add(path)
+                    continue
+                pending = self._pending[path]
+                if event.mask & (f.CREATE | f.MOVED_TO):
+                    pending.added.add(event.name)
+                    pending.removed.discard(event.name)
+                elif event.mask & (f.DELETE | f.MOVED_FROM):
                     pending.added.discard(event.name)  # came and went between two reads
-                pending.removed.add(event.name)
-
+                    pending.removed.add(event.name)

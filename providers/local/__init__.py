@@ -184,4 +184,5 @@ def open_calendar(account: str, options: Mapping[str, Any],
 
 def open_maildir(account: str, options: Mapping[str, Any],
                  owner: Owner | None = None) -> tuple[MaildirMailbox, Callable[[], None]]:
-    return maildir.open_mailbox(account, options), lambda: None
+    box = maildir.open_mailbox(account, options)
+    return box, box.close  # its directory watches

@@ -43,7 +43,11 @@ its mtime and the newest inode change time (ctime) seen there. Delivery and move
 (link, rename: a mail client marking a message read, or filing it into another
 folder) set a file's ctime to "now" and change its directory's mtime, so an idle
 cycle is one ``stat`` of the root and two per folder, and a changed directory is
-listed but only files newer than the remembered ctime are opened. A folder that
+listed but only files newer than the remembered ctime are opened. On Linux a reader
+that keeps running is not even listed: a directory watch (inotify,
+:mod:`providers._shared.dirwatch`) says which names came and went since the last
+listing, and only those are stat'ed; where that is unknown (another platform, the
+watch limit reached, events lost) the directory is listed. A folder that
 appears after a read (the user made an Archive and filed an answer into it) is
 read for files delivered since ``not_before`` and for files put there since that
 read: a message moved in carries the moment of the move as its ctime.
@@ -77,6 +81,7 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+from .._shared.dirwatch import Changes, DirWatch
 from .._shared.excerpt import excerpt_of
 from .._shared.folders import (
     GMAIL_PARENTS,
@@ -363,6 +368,19 @@ class _DirState:
 
 
 _FolderState = dict[str, _DirState]  # a folder's new/ and cur/ by their directory
+_Ident = tuple[int, int]  # a directory's (device, inode)
+
+
+@dataclass
+class _Listed:
+    """A directory as this process's last scan of it left it."""
+
+    state: _DirState  # used only when the checkpoint handed in holds this same state
+    names: set[int]  # hashes of the names of its regular files then (updated in place)
+    # The directory listed, when a watch was armed before listing it: its changes are
+    # applied only while that same directory is at the path (not a folder put in the
+    # place of one moved away).
+    watched: _Ident | None
 
 
 @dataclass(frozen=True)
@@ -410,11 +428,18 @@ class MaildirMailbox(FolderMailbox[_Box, _Read, _FolderState]):
         self.layout_option = layout
         self._layout: Layout | None = None
         self._signed: tuple[Layout, tuple[str, str]] | None = None
-        # Per directory: the state the last scan left and the hashes of the names it
-        # listed. A directory that changed is listed again, but only names not listed
-        # then are stat'ed (Maildir files never change in place: a new flag is a new
-        # name); used only when the checkpoint handed in is that same state.
-        self._listed: dict[str, tuple[_DirState, frozenset[int]]] = {}
+        # Per directory: the state the last scan left and the names it listed. A
+        # directory that changed is not listed again when the watch says which names
+        # came and went (issue 11: one message marked read in a folder of 140,000);
+        # else it is listed, but only names not listed then are stat'ed (Maildir files
+        # never change in place: a new flag is a new name).
+        self._listed: dict[str, _Listed] = {}
+        self._watch = DirWatch()  # opened with the first listing; one watch per directory
+
+    def close(self) -> None:
+        """Release the directory watches (a later read lists and watches again)."""
+        self._watch.close()
+        self._listed.clear()
 
     # -- layout ----------------------------------------------------------------
     def _where(self, fresh: bool = False) -> Layout:
@@ -479,8 +504,18 @@ class MaildirMailbox(FolderMailbox[_Box, _Read, _FolderState]):
             tree, boxes = self._folders(lay, previous)
         changed = previous.read_ns is None or not (
             previous.tree == tree and all(s for _, s in tree.values()))
+        if changed and self._listed:
+            self._unwatch(lay, boxes)
         return Listing(boxes, _Read(previous, lay, tree, started, str(lay.root)), changed,
                        forget)
+
+    def _unwatch(self, lay: Layout, boxes: list[_Box]) -> None:
+        """Forget the listings and watches of folders no longer read (renamed, removed):
+        a watch holds its directory and counts against the user's inotify limit."""
+        live = {rel for box in boxes for rel in _dirs(box.key)}
+        for rel in [rel for rel in self._listed if rel not in live]:
+            del self._listed[rel]
+            self._watch.forget(str(Path(os.path.join(lay.root, rel))))
 
     def _scan(self, box: _Box, old: _FolderState | None, listing: Listing[_Box, _Read],
               not_before: datetime, take: Callable[[Entry], None], problems: list[str],
@@ -496,6 +531,8 @@ class MaildirMailbox(FolderMailbox[_Box, _Read, _FolderState]):
             except FileNotFoundError:
                 if box.role is Folder.INBOX:
                     raise self._unavailable(Path(path), "INBOX directory missing") from None
+                if self._listed.pop(rel, None) is not None:
+                    self._watch.forget(str(Path(path)))  # the folder was removed
                 continue  # a folder without it (or not a folder: .notmuch)
             except OSError as exc:
                 if box.role is Folder.INBOX:
@@ -517,7 +554,7 @@ class MaildirMailbox(FolderMailbox[_Box, _Read, _FolderState]):
             states[rel] = self._scan_dir(read.lay, Path(path), rel, prior,
                                          dir_stat.st_mtime_ns, settled,
                                          int(not_before.timestamp() * 1e9), new_since, take,
-                                         problems)
+                                         problems, (dir_stat.st_dev, dir_stat.st_ino))
         return Scan(states, scanned)
 
     def _dump(self, listing: Listing[_Box, _Read], states: dict[str, _FolderState],
@@ -538,12 +575,24 @@ class MaildirMailbox(FolderMailbox[_Box, _Read, _FolderState]):
     def _scan_dir(
         self, lay: Layout, path: Path, rel: str, old: _DirState | None, mtime_ns: int,
         settled: bool, not_before_ns: int, new_since_ns: int | None,
-        take: Callable[[Entry], None], problems: list[str],
+        take: Callable[[Entry], None], problems: list[str], ident: _Ident,
     ) -> _DirState:
-        cached = self._listed.get(rel)
-        known = cached[1] if cached is not None and old is not None and cached[0] == old \
-            else None
-        entries, listed = self._list_new(lay, path, problems, known)
+        # Taken out, and put back only once this scan is through: its names are changed
+        # in place, and a scan cut short must not leave them beside the older state.
+        cached = self._listed.pop(rel, None)
+        if cached is not None and cached.state != old:
+            cached = None  # another checkpoint (a rolled-back state): list it all
+        changes = None
+        if cached is not None and cached.watched == ident:
+            changes = self._watch.changes(str(path))
+        exact = True
+        if cached is not None and changes is not None:
+            listed = cached.names
+            entries, exact = self._apply(lay, path, problems, listed, changes)
+            watched: _Ident | None = ident
+        else:
+            entries, listed, watched = self._list_new(
+                lay, path, problems, None if cached is None else cached.names)
         for name, ctime_ns, file_mtime_ns in entries:
             if old is None:
                 # First look at this directory: bounded by delivery time, and for a
@@ -569,51 +618,93 @@ class MaildirMailbox(FolderMailbox[_Box, _Read, _FolderState]):
         if old is not None and old.max_ctime_ns >= max_ctime:
             max_ctime = old.max_ctime_ns
             at_max_names = {n for n, c, _ in entries if c == max_ctime}
-            if known is not None:
+            if cached is not None:
                 # Names not stat'ed this time kept their ctime: still at the maximum.
                 at_max_names |= {n for n in old.at_max if hash(n) in listed}
         state = _DirState(mtime_ns, settled, max_ctime, tuple(sorted(at_max_names)))
-        self._listed[rel] = (state, listed)
+        if exact:
+            self._listed[rel] = _Listed(state, listed, watched)
         return state
 
     def _list_new(self, lay: Layout, path: Path, problems: list[str],
-                  known: frozenset[int] | None,
-                  ) -> tuple[list[tuple[str, int, int]], frozenset[int]]:
+                  known: set[int] | None,
+                  ) -> tuple[list[tuple[str, int, int]], set[int], _Ident | None]:
         """(name, ctime ns, mtime ns) of the regular files in ``path`` whose names are not
-        in ``known`` (name hashes; None: all of them), and the hashes of every name."""
-        if known is None:
-            entries = self._list(lay, path, problems)
-            return entries, frozenset(hash(n) for n, _, _ in entries)
-        fresh, listed = [], []
+        in ``known`` (name hashes; None: all of them), the hashes of every name, and the
+        directory listed when a watch was armed on it first (None: no watch)."""
+        fresh: list[tuple[str, int, int]] = []
+        listed: set[int] = set()
         try:
-            with os.scandir(path) as it:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+        except FileNotFoundError:
+            self._watch.forget(str(path))
+            return [], listed, None  # a folder removed meanwhile
+        except OSError as exc:
+            raise self._unavailable(path, exc.strerror or str(exc)) from None
+        try:
+            # Armed before listing (on the directory opened, whatever is at its path
+            # by then): a name that comes or goes meanwhile is in the changes too.
+            watched: _Ident | None = None
+            if self._watch.arm(str(path), fd):
+                st = os.fstat(fd)
+                watched = (st.st_dev, st.st_ino)
+            with os.scandir(fd) as it:
                 for entry in it:
                     name = entry.name
                     if name.startswith("."):
                         continue
                     key = hash(name)
-                    listed.append(key)
-                    if key in known:
+                    if known is not None and key in known:
+                        listed.add(key)
                         continue
                     try:
                         st = entry.stat()
                     except FileNotFoundError:
-                        listed.pop()
                         continue  # gone between listing and stat
                     except OSError as exc:
                         problems.append(f"{_rel(lay, path)}/{name}: cannot read: "
                                         f"{exc.strerror or exc}")
-                        listed.pop()
                         continue
                     if stat.S_ISREG(st.st_mode):
+                        listed.add(key)
                         fresh.append((name, st.st_ctime_ns, st.st_mtime_ns))
-                    else:
-                        listed.pop()
         except FileNotFoundError:
-            return [], frozenset()
+            return [], set(), None
         except OSError as exc:
             raise self._unavailable(path, exc.strerror or str(exc)) from None
-        return fresh, frozenset(listed)
+        finally:
+            os.close(fd)
+        return fresh, listed, watched
+
+    def _apply(self, lay: Layout, path: Path, problems: list[str], names: set[int],
+               changes: Changes) -> tuple[list[tuple[str, int, int]], bool]:
+        """The watch's ``changes`` applied to ``names`` (in place) and the (name, ctime ns,
+        mtime ns) of the regular files added, and whether ``names`` is exact (False: a
+        name could not be stat'ed; the directory is listed next time to try again)."""
+        for name in changes.removed:
+            names.discard(hash(name))
+        fresh = []
+        exact = True
+        for name in changes.added:
+            if name.startswith("."):
+                continue
+            # Stat'ed even when listed already: a name moved away and back (a flag set
+            # and cleared) has a new ctime, as a listing without memory would see.
+            try:
+                st = os.stat(os.path.join(path, name))
+            except FileNotFoundError:
+                continue  # gone again: its removal is among the next changes
+            except OSError as exc:
+                problems.append(f"{_rel(lay, path)}/{name}: cannot read: "
+                                f"{exc.strerror or exc}")
+                exact = False
+                continue
+            if stat.S_ISREG(st.st_mode):
+                names.add(hash(name))
+                fresh.append((name, st.st_ctime_ns, st.st_mtime_ns))
+            else:
+                names.discard(hash(name))  # as a listing counts only regular files
+        return fresh, exact
 
     def _excerpts(self, box: _Box, entries: Sequence[Entry]) -> dict[str, str]:
         return {e.id: _excerpt(e.ref) for e in entries}
