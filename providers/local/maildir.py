@@ -369,6 +369,24 @@ class _DirState:
 
 _FolderState = dict[str, _DirState]  # a folder's new/ and cur/ by their directory
 _Ident = tuple[int, int]  # a directory's (device, inode)
+_Wanted = Callable[[str, int, int], bool]  # (name, ctime ns, mtime ns): read this file?
+
+
+class _Newest:
+    """The newest ctime seen in a listing and the names that have it (the next read
+    starts after them)."""
+
+    __slots__ = ("ctime_ns", "names")
+
+    def __init__(self) -> None:
+        self.ctime_ns = 0
+        self.names: list[str] = []
+
+    def see(self, name: str, ctime_ns: int) -> None:
+        if ctime_ns > self.ctime_ns:
+            self.ctime_ns, self.names = ctime_ns, [name]
+        elif ctime_ns == self.ctime_ns:
+            self.names.append(name)
 
 
 @dataclass
@@ -585,26 +603,24 @@ class MaildirMailbox(FolderMailbox[_Box, _Read, _FolderState]):
         changes = None
         if cached is not None and cached.watched == ident:
             changes = self._watch.changes(str(path))
-        exact = True
-        if cached is not None and changes is not None:
-            listed = cached.names
-            entries, exact = self._apply(lay, path, problems, listed, changes)
-            watched: _Ident | None = ident
-        else:
-            entries, listed, watched = self._list_new(
-                lay, path, problems, None if cached is None else cached.names)
-        for name, ctime_ns, file_mtime_ns in entries:
+        def wanted(name: str, ctime_ns: int, file_mtime_ns: int) -> bool:
             if old is None:
                 # First look at this directory: bounded by delivery time, and for a
                 # folder made since the last read, anything put into it since then.
-                wanted = file_mtime_ns >= not_before_ns or (
+                return file_mtime_ns >= not_before_ns or (
                     new_since_ns is not None and ctime_ns >= new_since_ns)
-            else:
-                wanted = ctime_ns > old.max_ctime_ns or (
-                    ctime_ns == old.max_ctime_ns and name not in old.at_max
-                )
-            if not wanted:
-                continue
+            return ctime_ns > old.max_ctime_ns or (
+                ctime_ns == old.max_ctime_ns and name not in old.at_max)
+
+        exact = True
+        if cached is not None and changes is not None:
+            listed = cached.names
+            entries, top, exact = self._apply(lay, path, problems, listed, changes, wanted)
+            watched: _Ident | None = ident
+        else:
+            entries, listed, watched, top = self._list_new(
+                lay, path, problems, None if cached is None else cached.names, wanted)
+        for name, _, _ in entries:
             try:
                 raw = _read_header_block(path / name)
             except FileNotFoundError:
@@ -613,11 +629,11 @@ class MaildirMailbox(FolderMailbox[_Box, _Read, _FolderState]):
                 problems.append(f"{rel}/{name}: cannot read: {exc.strerror or exc}")
                 continue
             take(Entry(_key(name), raw, path / name, f"{rel}/{name}"))
-        max_ctime = max((c for _, c, _ in entries), default=0)
-        at_max_names = {n for n, c, _ in entries if c == max_ctime}
+        max_ctime, at_max_names = top.ctime_ns, set(top.names)
         if old is not None and old.max_ctime_ns >= max_ctime:
+            if old.max_ctime_ns > max_ctime:
+                at_max_names = set()
             max_ctime = old.max_ctime_ns
-            at_max_names = {n for n, c, _ in entries if c == max_ctime}
             if cached is not None:
                 # Names not stat'ed this time kept their ctime: still at the maximum.
                 at_max_names |= {n for n in old.at_max if hash(n) in listed}
@@ -627,18 +643,21 @@ class MaildirMailbox(FolderMailbox[_Box, _Read, _FolderState]):
         return state
 
     def _list_new(self, lay: Layout, path: Path, problems: list[str],
-                  known: set[int] | None,
-                  ) -> tuple[list[tuple[str, int, int]], set[int], _Ident | None]:
+                  known: set[int] | None, wanted: _Wanted,
+                  ) -> tuple[list[tuple[str, int, int]], set[int], _Ident | None, _Newest]:
         """(name, ctime ns, mtime ns) of the regular files in ``path`` whose names are not
-        in ``known`` (name hashes; None: all of them), the hashes of every name, and the
-        directory listed when a watch was armed on it first (None: no watch)."""
+        in ``known`` (name hashes; None: all of them) and that are ``wanted``, the hashes
+        of every name, the directory listed when a watch was armed on it first (None: no
+        watch), and the newest ctime of those not known. Only the wanted are kept: a first
+        look at a folder of 140,000 messages keeps the few of the lookback."""
         fresh: list[tuple[str, int, int]] = []
         listed: set[int] = set()
+        top = _Newest()
         try:
             fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
         except FileNotFoundError:
             self._watch.forget(str(path))
-            return [], listed, None  # a folder removed meanwhile
+            return [], listed, None, top  # a folder removed meanwhile
         except OSError as exc:
             raise self._unavailable(path, exc.strerror or str(exc)) from None
         try:
@@ -667,23 +686,28 @@ class MaildirMailbox(FolderMailbox[_Box, _Read, _FolderState]):
                         continue
                     if stat.S_ISREG(st.st_mode):
                         listed.add(key)
-                        fresh.append((name, st.st_ctime_ns, st.st_mtime_ns))
+                        top.see(name, st.st_ctime_ns)
+                        if wanted(name, st.st_ctime_ns, st.st_mtime_ns):
+                            fresh.append((name, st.st_ctime_ns, st.st_mtime_ns))
         except FileNotFoundError:
-            return [], set(), None
+            return [], set(), None, _Newest()
         except OSError as exc:
             raise self._unavailable(path, exc.strerror or str(exc)) from None
         finally:
             os.close(fd)
-        return fresh, listed, watched
+        return fresh, listed, watched, top
 
     def _apply(self, lay: Layout, path: Path, problems: list[str], names: set[int],
-               changes: Changes) -> tuple[list[tuple[str, int, int]], bool]:
-        """The watch's ``changes`` applied to ``names`` (in place) and the (name, ctime ns,
-        mtime ns) of the regular files added, and whether ``names`` is exact (False: a
-        name could not be stat'ed; the directory is listed next time to try again)."""
+               changes: Changes, wanted: _Wanted,
+               ) -> tuple[list[tuple[str, int, int]], _Newest, bool]:
+        """The watch's ``changes`` applied to ``names`` (in place), the (name, ctime ns,
+        mtime ns) of the regular files added that are ``wanted``, the newest ctime of those
+        added, and whether ``names`` is exact (False: a name could not be stat'ed; the
+        directory is listed next time to try again)."""
         for name in changes.removed:
             names.discard(hash(name))
         fresh = []
+        top = _Newest()
         exact = True
         for name in changes.added:
             if name.startswith("."):
@@ -701,10 +725,12 @@ class MaildirMailbox(FolderMailbox[_Box, _Read, _FolderState]):
                 continue
             if stat.S_ISREG(st.st_mode):
                 names.add(hash(name))
-                fresh.append((name, st.st_ctime_ns, st.st_mtime_ns))
+                top.see(name, st.st_ctime_ns)
+                if wanted(name, st.st_ctime_ns, st.st_mtime_ns):
+                    fresh.append((name, st.st_ctime_ns, st.st_mtime_ns))
             else:
                 names.discard(hash(name))  # as a listing counts only regular files
-        return fresh, exact
+        return fresh, top, exact
 
     def _excerpts(self, box: _Box, entries: Sequence[Entry]) -> dict[str, str]:
         return {e.id: _excerpt(e.ref) for e in entries}
@@ -846,11 +872,10 @@ class MaildirMailbox(FolderMailbox[_Box, _Read, _FolderState]):
         return boxes
 
     def _list(self, lay: Layout, path: Path, problems: list[str],
-              ) -> list[tuple[str, int, int]]:
+              ) -> Iterator[tuple[str, int, int]]:
         """(name, ctime ns, mtime ns) of the regular files in ``path`` (none when it does
-        not exist); entries that cannot be stat'ed (a symlink loop, no permission) go
-        to ``problems``. Names and integers only: a large folder costs little memory."""
-        result = []
+        not exist), one at a time: a folder of 140,000 is never held as a list; entries
+        that cannot be stat'ed (a symlink loop, no permission) go to ``problems``."""
         try:
             with os.scandir(path) as it:
                 for entry in it:
@@ -865,12 +890,11 @@ class MaildirMailbox(FolderMailbox[_Box, _Read, _FolderState]):
                                         f"{exc.strerror or exc}")
                         continue
                     if stat.S_ISREG(st.st_mode):
-                        result.append((entry.name, st.st_ctime_ns, st.st_mtime_ns))
+                        yield entry.name, st.st_ctime_ns, st.st_mtime_ns
         except FileNotFoundError:
-            return []  # a folder removed meanwhile
+            return  # a folder removed meanwhile
         except OSError as exc:
             raise self._unavailable(path, exc.strerror or str(exc)) from None
-        return result
 
     # -- writing -------------------------------------------------------------
     def _append(self, message: EmailMessage, marker: str) -> DraftRef:
