@@ -23,9 +23,9 @@ from email.headerregistry import Address as HeaderAddress
 from email.headerregistry import BaseHeader, HeaderRegistry, UnstructuredHeader
 from email.message import EmailMessage
 from email.policy import Policy
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime
 
-from ..providers._shared.headers import MARKER_HEADER
+from ..providers._shared.headers import MARKER_HEADER, draft_message_id
 from ..providers.base import Address, ReplyTo
 
 log = logging.getLogger(__name__)
@@ -99,7 +99,7 @@ def build_message(
         msg["To"] = recipients
     msg["Subject"] = one_line(subject, MAX_SUBJECT)
     msg["Date"] = format_datetime(now)
-    msg["Message-ID"] = make_msgid(domain=domain)
+    msg["Message-ID"] = draft_message_id(marker, domain)
     msg[MARKER_HEADER] = marker
     if reply_to is not None:
         _thread(msg, reply_to)

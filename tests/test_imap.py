@@ -505,6 +505,32 @@ def test_marker_found_by_message_id_where_headers_are_not_searched(
     fresh.close()
 
 
+def test_a_draft_the_engine_built_is_found_by_a_new_process_without_any_record(
+        server: Server, user: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The crash between APPEND and its record, on a server that does not search our own
+    header: the Message-ID derived from the marker finds it, with no subject, no
+    checkpoint, no memory of the process that wrote it."""
+    from interview_followup.daemon.mime import build_message
+    from interview_followup.providers.base import Address
+
+    marker = "iv1/thank_you/dana@acme.example"
+    msg = build_message(from_name="Alex Rivera", from_email="alex@home.example",
+                        to=[Address("dana@acme.example", "Dana")], subject="Thank you",
+                        body="Thank you for your time.", marker=marker, now=datetime.now(UTC))
+    box = make_mailbox(server, user)
+    ref = box.create_draft(msg, marker, None)
+    box.close()
+    real_search = mailbox_module._search_command
+    monkeypatch.setattr(mailbox_module, "_search_command", lambda criteria: real_search(
+        ["HEADER", "X-Not-Indexed", "nothing"] if criteria[:2] == ["HEADER", MARKER]
+        else criteria))
+    fresh = make_mailbox(server, user)  # a new process: no checkpoint read, no record
+    assert [r.id for r in fresh.find_marker(marker)] == [ref.id]
+    # Another marker's derived id does not match it (the stem is the marker's hash).
+    assert fresh.find_marker("iv1/thank_you/sam@acme.example") == []
+    fresh.close()
+
+
 def test_the_draft_record_survives_a_restart_in_the_checkpoint(
         server: Server, user: str, monkeypatch: pytest.MonkeyPatch) -> None:
     """On a server that does not search custom headers, a new process given the stored

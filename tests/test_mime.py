@@ -141,6 +141,16 @@ def test_message_ids_are_unique() -> None:
     assert len(ids) == 200
 
 
+def test_the_message_id_starts_with_the_markers_stem() -> None:
+    """So a mailbox finds the draft by Message-ID alone (a server that does not search our
+    own header, a process that did not write it)."""
+    from interview_followup.providers._shared.headers import draft_id_stem
+
+    msg = build()
+    assert msg["Message-ID"].startswith(draft_id_stem(msg[MARKER_HEADER]))
+    assert not msg["Message-ID"].startswith(draft_id_stem(msg[MARKER_HEADER] + "x"))
+
+
 @pytest.mark.parametrize("marker", ["has space", "line\nbreak", "", "ümlaut"])
 def test_bad_marker_is_refused(marker: str) -> None:
     with pytest.raises(ValueError, match="marker"):

@@ -42,7 +42,7 @@ from email.policy import default as default_policy
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from ..base import DraftRef, Folder, Interest, Mailbox, MailMessage, MessageBatch, ReplyTo
-from .headers import known_suffix, prepared, to_mail_message
+from .headers import draft_id_stem, known_suffix, prepared, to_mail_message
 
 logger = logging.getLogger(__name__)
 
@@ -112,12 +112,14 @@ def _near_top(lowered: Sequence[str], parents: frozenset[str]) -> bool:
 def carries(message: MailMessage, marker: str, ids: Iterable[str] = (), subject: str = ""
             ) -> bool:
     """Whether ``message`` is the draft (or the sent mail) of ``marker``: it carries the
-    marker; or it is one of ``ids`` (Message-IDs of drafts we wrote) and carries no other;
+    marker; or it is one of ``ids`` (Message-IDs of drafts we wrote) or has the Message-ID
+    derived from the marker (headers.draft_message_id), and carries no other marker;
     or, for a composer that drops our header, it carries none and has the claim's
     ``subject`` and the marker's recipient in To."""
     if message.marker:
         return message.marker == marker
-    if message.message_id in set(ids):
+    if message.message_id in set(ids) or message.message_id.startswith(
+            draft_id_stem(marker)):
         return True
     recipient = marker.rsplit("/", 1)[-1].lower()
     return bool(subject) and message.subject == subject and any(

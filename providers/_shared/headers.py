@@ -13,7 +13,9 @@ header objects, which decode it correctly.
 from __future__ import annotations
 
 import copy
+import hashlib
 import re
+import secrets
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage, Message
@@ -23,6 +25,20 @@ from typing import Any
 from ..base import Address, Folder, MailMessage, ReplyTo
 
 MARKER_HEADER = "X-Interview-Followup"
+
+
+def draft_id_stem(marker: str) -> str:
+    """The start of the Message-ID of ``marker``'s draft: ``<ifu.HASH.``. Derived from
+    the marker, so a draft is found by its Message-ID (which every IMAP server searches)
+    even by a process that never saw it written: the crash between APPEND and its
+    record, on a server that does not search our own header."""
+    return "<ifu." + hashlib.sha256(marker.encode()).hexdigest()[:24] + "."
+
+
+def draft_message_id(marker: str, domain: str) -> str:
+    """A new Message-ID for a draft of ``marker``: the stem, then random (every message
+    its own id, RFC 5322), then the domain; short enough to stay on one header line."""
+    return f"{draft_id_stem(marker)}{secrets.token_hex(6)}@{domain}>"
 # Headers the rules for automatic and bulk mail look at, copied into MailMessage.headers.
 RULE_HEADERS = (
     # Written by a program, not a person (RFC 3834), and the older spellings of it.

@@ -97,7 +97,7 @@ from .._shared.folders import (
     Scan,
     role_by_name,
 )
-from .._shared.headers import MARKER_HEADER, RULE_HEADERS
+from .._shared.headers import MARKER_HEADER, RULE_HEADERS, draft_id_stem
 from ..base import DraftRef, Folder, Interest, MailMessage, MessageBatch
 from ..errors import AuthExpired, BadData, ProviderError, ProviderUnavailable
 
@@ -616,8 +616,12 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
         if not uids and known and known.uid and (known.folder, known.uidvalidity) == (
                 box.name, uidvalidity):
             uids.add(known.uid)  # its APPENDUID: carries() still checks the Message-ID
-        for mid in sorted(ids) if not uids else ():  # servers that do not search our header
+        # Servers that do not search our header: the Message-IDs recorded, then the one
+        # derived from the marker (a substring search: whatever domain it was written with).
+        for mid in [*sorted(ids), draft_id_stem(marker)] if not uids else ():
             uids.update(client.search(["HEADER", "Message-ID", mid]))
+            if uids:
+                break
         if not uids and subject and "@" in recipient:
             criteria: list[Any] = ["SUBJECT", subject, "TO", recipient]
             if since is not None:
