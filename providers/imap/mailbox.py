@@ -617,8 +617,10 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
                 box.name, uidvalidity):
             uids.add(known.uid)  # its APPENDUID: carries() still checks the Message-ID
         # Servers that do not search our header: the Message-IDs recorded, then the one
-        # derived from the marker (a substring search: whatever domain it was written with).
-        for mid in [*sorted(ids), draft_id_stem(marker)] if not uids else ():
+        # derived from the marker (a substring search: whatever domain and random part it
+        # was written with, so it also covers a recorded id that starts with it).
+        stem = draft_id_stem(marker)
+        for mid in [*sorted(i for i in ids if not i.startswith(stem)), stem] if not uids else ():
             uids.update(client.search(["HEADER", "Message-ID", mid]))
             if uids:
                 break
