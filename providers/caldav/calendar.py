@@ -56,6 +56,7 @@ from xml.sax.saxutils import escape
 import requests
 from requests.auth import HTTPBasicAuth
 
+from .._shared import checkpoint as checkpoints
 from .._shared.http import TRANSPORT_ERRORS, Http, transport_failure
 from .._shared.ical import read_event, read_events
 from .._shared.retry import Failure
@@ -64,7 +65,6 @@ from ..errors import AuthExpired, BadData, ProviderUnavailable
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 1
 DAV = "{DAV:}"
 CAL = "{urn:ietf:params:xml:ns:caldav}"
 _XML = {"Content-Type": "application/xml; charset=utf-8"}
@@ -609,23 +609,18 @@ class CalDAVCalendar(CalendarSource):
         return hashlib.sha256(key.encode()).hexdigest()[:16]
 
     def _dump(self, window: list[str], calendars: list[RemoteCalendar]) -> str:
-        return json.dumps({"v": CHECKPOINT_VERSION, "kind": "caldav", "who": self._who(),
-                           "window": window, "calendars": [asdict(c) for c in calendars]},
-                          sort_keys=True, separators=(",", ":"))
+        return checkpoints.dump("caldav", who=self._who(), window=window,
+                                calendars=[asdict(c) for c in calendars])
 
     def _load(self, checkpoint: str | None) -> dict[str, Any] | None:
-        if not checkpoint:
-            return None
-        try:
-            state = json.loads(checkpoint)
-            if (state.get("v"), state.get("kind"), state.get("who")) != (
-                    CHECKPOINT_VERSION, "caldav", self._who()):
-                return None
+        def read(state: dict[str, Any]) -> None:
             state["calendars"] = [RemoteCalendar(**c) for c in state["calendars"]]
-            return dict(state)
-        except (ValueError, TypeError, AttributeError, KeyError):
-            logger.warning("account %s: ignoring an unusable CalDAV checkpoint", self.account)
-            return None
+
+        state = checkpoints.load(checkpoint, f"account {self.account}: CalDAV", kind="caldav",
+                                 check=read)
+        if state is None or state.get("who") != self._who():
+            return None  # another server, user or calendars since: discovery again
+        return state
 
 
 def _query(event_filter: str) -> str:

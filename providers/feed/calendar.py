@@ -20,12 +20,12 @@ Errors::
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, tzinfo
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
+from .._shared import checkpoint as checkpoints
 from .._shared.http import Http, hide, redacted
 from .._shared.ical import read_event, read_events
 from ..base import CalendarChanges, CalendarSource, Event
@@ -33,7 +33,6 @@ from ..errors import AuthExpired, BadData, ProviderUnavailable
 
 logger = logging.getLogger(__name__)
 
-CHECKPOINT_VERSION = 1
 MAX_REDIRECTS = 5
 MAX_BYTES = 64 * 1024 * 1024  # a calendar of 100,000 events is ~40 MB
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
@@ -94,10 +93,8 @@ class FeedCalendar(CalendarSource):
         digest = hashlib.sha256(body).hexdigest()
         # ETag and Last-Modified are not secret: kept, a restarted service still asks
         # conditionally.
-        state = {"v": CHECKPOINT_VERSION, "kind": "feed", "window": window,
-                 "url": _digest(url), "sha": digest, "etag": self._etag,
-                 "modified": self._modified}
-        new_checkpoint = json.dumps(state, sort_keys=True, separators=(",", ":"))
+        new_checkpoint = checkpoints.dump("feed", window=window, url=_digest(url), sha=digest,
+                                          etag=self._etag, modified=self._modified)
         if same and old is not None and old.get("sha") == digest:
             logger.debug("account %s: %s unchanged (same content)", self.account, label)
             return CalendarChanges((), (), new_checkpoint, complete=False, unchanged=True)
@@ -205,12 +202,4 @@ def _digest(url: str) -> str:
 
 
 def _load(checkpoint: str | None) -> dict[str, object] | None:
-    if not checkpoint:
-        return None
-    try:
-        state = json.loads(checkpoint)
-        if state.get("v") != CHECKPOINT_VERSION or state.get("kind") != "feed":
-            return None
-        return dict(state)
-    except (ValueError, TypeError, AttributeError):
-        return None
+    return checkpoints.load(checkpoint, "feed", kind="feed")

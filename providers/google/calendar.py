@@ -31,7 +31,6 @@ deleted event with ``status: cancelled`` (or 404/410 once it is purged): None.
 from __future__ import annotations
 
 import html
-import json
 import logging
 import re
 from collections.abc import Iterator, Sequence
@@ -40,6 +39,7 @@ from datetime import time as dtime
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .._shared import checkpoint as checkpoints
 from .._shared.retry import ExpectedStatus
 from ..base import Attendee, CalendarChanges, CalendarSource, Event, Response
 from ..errors import ProviderUnavailable
@@ -64,7 +64,6 @@ _RESPONSES = {
     "tentative": Response.TENTATIVE, "needsAction": Response.NEEDS_ACTION,
 }
 _HTML = re.compile(r"<(?:br|p|div|a|b|i|u|ul|ol|li|span|strong|em)\b[^>]*>", re.IGNORECASE)
-_CHECKPOINT_VERSION = 1
 
 
 class GoogleCalendar(CalendarSource):
@@ -184,23 +183,18 @@ class GoogleCalendar(CalendarSource):
             return None
 
 
+def _check_calendar_state(state: dict[str, Any]) -> None:
+    if not isinstance(state.get("tokens"), dict):
+        raise ValueError("no sync tokens")
+    str(state["end_day"])
+
+
 def _calendar_state(checkpoint: str | None) -> dict[str, Any] | None:
-    if not checkpoint:
-        return None
-    try:
-        state = json.loads(checkpoint)
-        if state.get("v") != _CHECKPOINT_VERSION or not isinstance(state.get("tokens"), dict):
-            raise ValueError("other version")
-        str(state["end_day"])
-        return dict(state)
-    except (ValueError, TypeError, KeyError, AttributeError):
-        logger.warning("ignoring an unusable calendar checkpoint; reading in full")
-        return None
+    return checkpoints.load(checkpoint, "Google Calendar", check=_check_calendar_state)
 
 
 def _calendar_checkpoint(end: datetime, tokens: dict[str, str | None]) -> str:
-    return json.dumps({"v": _CHECKPOINT_VERSION, "end_day": end.astimezone(UTC).date().isoformat(),
-                       "tokens": tokens}, sort_keys=True, separators=(",", ":"))
+    return checkpoints.dump(end_day=end.astimezone(UTC).date().isoformat(), tokens=tokens)
 
 
 def _to_event(item: dict[str, Any], default_tz: tzinfo) -> Event:

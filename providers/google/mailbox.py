@@ -44,7 +44,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import logging
 import math
 import re
@@ -56,6 +55,7 @@ from email.parser import Parser
 from email.policy import default as default_policy
 from typing import Any
 
+from .._shared import checkpoint as checkpoints
 from .._shared.excerpt import MAX_INPUT, text_from_html, tidy
 from .._shared.headers import MARKER_HEADER, RULE_HEADERS, known_suffix, prepared, to_mail_message
 from .._shared.retry import ExpectedStatus
@@ -83,7 +83,6 @@ SEARCH_TERMS = 60  # addresses and domains in one query (Gmail's q has a length 
 SKIPPED_LABELS = frozenset({"DRAFT", "SPAM", "TRASH", "CHAT"})
 RESCUED_LABELS = frozenset({"SPAM", "TRASH"})  # removed: the user took the message back
 ARCHIVE = "Archive"  # folder_name of mail in All Mail only (Gmail's "Archive" button)
-_CHECKPOINT_VERSION = 1
 
 Registrable = Callable[[str], str]
 
@@ -380,21 +379,12 @@ class Gmail(Mailbox):
 
 
 def _history_id(checkpoint: str | None) -> str:
-    if not checkpoint:
-        return ""
-    try:
-        state = json.loads(checkpoint)
-        if state.get("v") != _CHECKPOINT_VERSION:
-            raise ValueError("other version")
-        return str(int(state["history"]))
-    except (ValueError, TypeError, KeyError, AttributeError):
-        logger.warning("ignoring an unusable Gmail checkpoint; reading the mailbox again")
-        return ""
+    state = checkpoints.load(checkpoint, "Gmail", check=lambda s: int(s["history"]))
+    return "" if state is None else str(int(state["history"]))
 
 
 def _history_checkpoint(history_id: str) -> str:
-    return json.dumps({"v": _CHECKPOINT_VERSION, "history": history_id},
-                      separators=(",", ":"))
+    return checkpoints.dump(history=history_id)
 
 
 def _headers(raw: dict[str, Any]) -> Any:

@@ -87,6 +87,7 @@ from imapclient.imap_utf7 import decode as decode_utf7
 from imapclient.imapclient import _normalise_search_criteria, seq_to_parenstr_upper
 from imapclient.response_parser import parse_fetch_response, parse_response
 
+from .._shared import checkpoint as checkpoints
 from .._shared.excerpt import excerpt_of
 from .._shared.folders import (
     Box,
@@ -119,7 +120,8 @@ _SKIPPED_FLAGS = frozenset({b"\\drafts", b"\\junk", b"\\trash", b"\\all", b"\\fl
 # Folders that hold no messages, only other folders (or are not there at all).
 _UNOPENABLE = frozenset({b"\\noselect", b"\\nonexistent"})
 _APPENDUID = re.compile(rb"\[APPENDUID (\d+) (\d+)\]", re.IGNORECASE)
-_CHECKPOINT_VERSION = 1  # "d" (the drafts appended) came later: optional, same version
+# The checkpoint: "f" each folder's [UIDVALIDITY, UIDNEXT]; "d" the drafts appended (it came
+# later: optional, the same version).
 KEPT_DRAFTS = 200  # drafts kept in the checkpoint, newest first,
 KEPT_DRAFTS_FOR = timedelta(days=60)  # and none older (a claim is reconciled within days)
 
@@ -438,9 +440,9 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
             # draft record, so the engine stores it (Drafts is never read, so no UIDNEXT
             # of a folder read shows the new draft).
             raw = json.loads(checkpoint)
+            raw.pop("v", None)
             raw["d"] = _dump_drafts(self._kept_drafts())
-            batch = replace(batch, checkpoint=json.dumps(raw, sort_keys=True,
-                                                         separators=(",", ":")))
+            batch = replace(batch, checkpoint=checkpoints.dump(**raw))
         return batch
 
     def _kept_drafts(self) -> dict[str, _Sent]:
@@ -473,9 +475,7 @@ class ImapMailbox(FolderMailbox[_Box, frozenset[str], list[int]]):
 
     def _dump(self, listing: Listing[_Box, frozenset[str]], states: dict[str, list[int]],
               read: bool) -> str:
-        return json.dumps({"v": _CHECKPOINT_VERSION, "f": states,
-                           "d": _dump_drafts(self._kept_drafts())},
-                          sort_keys=True, separators=(",", ":"))
+        return checkpoints.dump(f=states, d=_dump_drafts(self._kept_drafts()))
 
     def _read_box(self, client: IMAPClient, box: _Box, old: list[int] | None,
                   not_before: datetime, take: Callable[[Entry], None],
@@ -851,15 +851,13 @@ def _dump_drafts(drafts: dict[str, _Sent]) -> dict[str, list[Any]]:
 
 def _load_checkpoint(checkpoint: str | None) -> tuple[dict[str, list[int]], dict[str, _Sent]]:
     """Each folder's [UIDVALIDITY, UIDNEXT], and the drafts appended (marker -> where)."""
-    if not checkpoint:
-        return {}, {}
-    try:
-        raw = json.loads(checkpoint)
-        if raw.get("v") != _CHECKPOINT_VERSION:
-            raise ValueError("other version")
-        folders = {str(k): [int(v[0]), int(v[1])] for k, v in raw["f"].items()}
-    except (ValueError, TypeError, KeyError, AttributeError, IndexError) as exc:
-        logger.warning("ignoring an unusable IMAP checkpoint (%s); reading again", exc)
+    folders: dict[str, list[int]] = {}
+
+    def read(state: dict[str, Any]) -> None:
+        folders.update({str(k): [int(v[0]), int(v[1])] for k, v in state["f"].items()})
+
+    raw = checkpoints.load(checkpoint, "IMAP", check=read)
+    if raw is None:
         return {}, {}
     try:  # a checkpoint from before the record has none; a broken one costs only it
         drafts = {str(m): _Sent(str(v[0]), int(v[1]), int(v[2]), str(v[3]), int(v[4]))

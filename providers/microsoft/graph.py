@@ -28,7 +28,6 @@ checkpoints that keep delta links.
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections.abc import Callable, Iterator, Mapping
@@ -39,6 +38,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import requests
 
+from .._shared import checkpoint as checkpoints
 from .._shared.http import Http, new_session, status_failure
 from .._shared.retry import ExpectedStatus, Failure, Retry
 from ..errors import AuthExpired, ProviderUnavailable
@@ -50,7 +50,6 @@ MAX_IN_FLIGHT = 4
 RESYNC_CODES = frozenset({"syncstatenotfound", "resyncrequired", "syncstateinvalid",
                           "invaliddeltatoken", "errorinvalidsyncstatedata"})
 ACCESS_CODES = frozenset({"erroraccessdenied", "accessdenied", "authorization_requestdenied"})
-CHECKPOINT_VERSION = 1
 _UTC_NAMES = frozenset({"utc", "etc/utc", "gmt", "tzone://microsoft/utc",
                         "coordinated universal time"})
 
@@ -248,18 +247,8 @@ def _zone(name: str) -> tzinfo:
 
 def load_state(checkpoint: str | None, kind: str) -> dict[str, Any] | None:
     """The delta links (and what else) a checkpoint of ``kind`` holds; None: start over."""
-    if not checkpoint:
-        return None
-    try:
-        state = json.loads(checkpoint)
-        if state.get("v") != CHECKPOINT_VERSION or state.get("kind") != kind:
-            raise ValueError("another version")
-        return dict(state)
-    except (ValueError, TypeError, AttributeError):
-        logger.warning("ignoring an unusable %s checkpoint; reading again", kind)
-        return None
+    return checkpoints.load(checkpoint, f"Outlook {kind}", kind=kind)
 
 
 def dump_state(kind: str, **values: Any) -> str:
-    return json.dumps({"v": CHECKPOINT_VERSION, "kind": kind, **values}, sort_keys=True,
-                      separators=(",", ":"))
+    return checkpoints.dump(kind, **values)
