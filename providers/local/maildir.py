@@ -667,32 +667,12 @@ class MaildirMailbox(FolderMailbox[_Box, _Read, _FolderState]):
             if self._watch.arm(str(path), fd):
                 st = os.fstat(fd)
                 watched = (st.st_dev, st.st_ino)
-            with os.scandir(fd) as it:
-                for entry in it:
-                    name = entry.name
-                    if name.startswith("."):
-                        continue
-                    key = hash(name)
-                    if known is not None and key in known:
-                        listed.add(key)
-                        continue
-                    try:
-                        st = entry.stat()
-                    except FileNotFoundError:
-                        continue  # gone between listing and stat
-                    except OSError as exc:
-                        problems.append(f"{_rel(lay, path)}/{name}: cannot read: "
-                                        f"{exc.strerror or exc}")
-                        continue
-                    if stat.S_ISREG(st.st_mode):
-                        listed.add(key)
-                        top.see(name, st.st_ctime_ns)
-                        if wanted(name, st.st_ctime_ns, st.st_mtime_ns):
-                            fresh.append((name, st.st_ctime_ns, st.st_mtime_ns))
-        except FileNotFoundError:
-            return [], set(), None, _Newest()
-        except OSError as exc:
-            raise self._unavailable(path, exc.strerror or str(exc)) from None
+            for name, ctime_ns, mtime_ns in self._list(lay, path, problems, source=fd,
+                                                       known=known, listed=listed):
+                listed.add(hash(name))
+                top.see(name, ctime_ns)
+                if wanted(name, ctime_ns, mtime_ns):
+                    fresh.append((name, ctime_ns, mtime_ns))
         finally:
             os.close(fd)
         return fresh, listed, watched, top
@@ -871,26 +851,34 @@ class MaildirMailbox(FolderMailbox[_Box, _Read, _FolderState]):
                 boxes.append(box)
         return boxes
 
-    def _list(self, lay: Layout, path: Path, problems: list[str],
+    def _list(self, lay: Layout, path: Path, problems: list[str], *, source: int | None = None,
+              known: set[int] | None = None, listed: set[int] | None = None,
               ) -> Iterator[tuple[str, int, int]]:
         """(name, ctime ns, mtime ns) of the regular files in ``path`` (none when it does
         not exist), one at a time: a folder of 140,000 is never held as a list; entries
-        that cannot be stat'ed (a symlink loop, no permission) go to ``problems``."""
+        that cannot be stat'ed (a symlink loop, no permission) go to ``problems``.
+        ``source``: an open descriptor of ``path`` to list instead. A name whose hash is in
+        ``known`` is not stat'ed nor given, only added to ``listed``."""
         try:
-            with os.scandir(path) as it:
+            with os.scandir(path if source is None else source) as it:
                 for entry in it:
-                    if entry.name.startswith("."):
+                    name = entry.name
+                    if name.startswith("."):
+                        continue
+                    if known is not None and hash(name) in known:
+                        if listed is not None:
+                            listed.add(hash(name))
                         continue
                     try:
                         st = entry.stat()
                     except FileNotFoundError:
                         continue  # gone between listing and stat
                     except OSError as exc:
-                        problems.append(f"{_rel(lay, path)}/{entry.name}: cannot read: "
+                        problems.append(f"{_rel(lay, path)}/{name}: cannot read: "
                                         f"{exc.strerror or exc}")
                         continue
                     if stat.S_ISREG(st.st_mode):
-                        yield entry.name, st.st_ctime_ns, st.st_mtime_ns
+                        yield name, st.st_ctime_ns, st.st_mtime_ns
         except FileNotFoundError:
             return  # a folder removed meanwhile
         except OSError as exc:
