@@ -496,3 +496,22 @@ def test_the_local_calendar_reports_only_what_changed(tmp_path: Path) -> None:
     again = cal.changes(first.checkpoint, *WINDOW, NY)
     assert again.complete
     assert again.events == tuple(read_events(calendar(*blocks), *WINDOW, NY, cache=False)[0])
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.integers(0, 40), st.integers(-1, 1 << 44)),
+                max_size=300))
+def test_the_spans_table_holds_what_a_dict_would(ops: list[tuple[bool, int, int]]) -> None:
+    """The digest -> span table of the cache (open addressing, grown and emptied)."""
+    spans, model = ical._Spans(), dict[bytes, int]()
+    for put, n, span in ops:
+        # Digests alike in their low bits, so that their slots collide.
+        digest = (n << 20).to_bytes(8, "little") + bytes(8)
+        if put:
+            spans[digest] = model[digest] = span
+        else:
+            assert spans.pop(digest) == model.pop(digest, None)
+        assert len(spans) == len(model)
+    for n in range(41):
+        digest = (n << 20).to_bytes(8, "little") + bytes(8)
+        assert spans.get(digest) == model.get(digest)

@@ -31,7 +31,7 @@ import logging
 import math
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any, NamedTuple, overload
@@ -222,7 +222,7 @@ class _Where:
 
 
 def read_events(
-    data: bytes,
+    data: bytes | Callable[[], bytes],
     start: datetime,
     end: datetime,
     default_tz: tzinfo,
@@ -244,6 +244,10 @@ def read_events(
     file read again parses only its new or changed VEVENT blocks; a
     :class:`BlockCache` of the caller's own; or False (or None) to parse all.
 
+    ``data`` may be a function that reads them (a file's ``read_bytes``): with a
+    cache, they are then held only while the file is cut, not while its events
+    are parsed (the caller holding no reference to them).
+
     :raises BadData: the data is not an iCalendar file at all, or is cut short
         (names ``source``).
     """
@@ -251,18 +255,21 @@ def read_events(
         raise ValueError("read_events needs timezone-aware start and end")
     if cache is True:
         cache = _cache_of(source)
+    if callable(data):
+        data = data()
+    problems: list[str] = []
+    where = _Where(source, problems)
     if isinstance(cache, BlockCache):
         again = cache.reread(data, start, end, default_tz, source)
         if again is not None:
             return again
-    problems: list[str] = []
-    where = _Where(source, problems)
+        held = [data]
+        del data  # so that cache.read can let go of it once cut
+        return cache.read(held, start, end, default_tz, where)
     calendars = _split(data, source, where)
     _read_timezones(calendars, where)
     first = (start.astimezone(UTC) - _SLACK).date()
     last = (end.astimezone(UTC) + _SLACK).date()
-    if isinstance(cache, BlockCache):
-        return cache.read(data, calendars, start, end, first, last, default_tz, where)
     entries: list[_Entry] = []
     for calendar in calendars:
         entries += _calendar_events(calendar, first, last, where)
@@ -379,7 +386,10 @@ class _Record:
     parsed: bool = False  # the facts below are set
     unreadable: str = ""  # icalendar refused the block: why
     shown: str = ""  # the UID named with ``unreadable``
-    component: Component | None = None  # None once a single event's Event is kept
+    component: Component | None = None  # None once a single event's Event is kept, or
+    # once a series is expanded: it is parsed again from ``text`` when needed (1,500
+    # series components at 100k events were 8 MB kept while the daemon runs)
+    text: bytes = b""  # a recurring block's minimized text, to parse it again from
     uid: str = ""
     uid_problem: str = ""
     problem: str | None = None  # _check
@@ -455,6 +465,81 @@ def _style(header: icalendar.Calendar) -> tuple[bool, str | None]:
             None if zone is None else str(zone))
 
 
+class _Spans:
+    """Packed spans (see _pack) by block digest: an open-addressing hash table of two
+    arrays, keyed by the digest's first 8 bytes. A dict of 100,000 digests (bytes) and
+    spans (ints) was 13 MB of a read at 100k events; this is 16 bytes a slot."""
+
+    _EMPTY, _GONE = 0, 1  # slot markers: no key maps to them (see _key)
+
+    def __init__(self, count: int = 0) -> None:
+        size = 8  # a power of two: at most 4/5 full (linear probing stays short)
+        while 5 * count > 4 * size:
+            size *= 2
+        self._keys = array.array("Q", bytes(8 * size))
+        self._values = array.array("q", bytes(8 * size))
+        self._count = 0  # keys stored
+        self._used = 0  # slots not empty (keys and the _GONE left by pop)
+
+    @staticmethod
+    def _key(digest: bytes) -> int:
+        key = int.from_bytes(digest[:8], "little")
+        return key if key > 1 else key + 2
+
+    def _slot(self, key: int) -> int:
+        """The slot of ``key``, or the first empty one where it would go."""
+        keys, mask = self._keys, len(self._keys) - 1
+        slot = key & mask
+        while True:
+            found = keys[slot]
+            if found == key or found == self._EMPTY:
+                return slot
+            slot = (slot + 1) & mask
+
+    def get(self, digest: bytes) -> int | None:
+        slot = self._slot(self._key(digest))
+        return self._values[slot] if self._keys[slot] != self._EMPTY else None
+
+    def __setitem__(self, digest: bytes, span: int) -> None:
+        key = self._key(digest)
+        slot = self._slot(key)
+        if self._keys[slot] == self._EMPTY:
+            if 5 * (self._used + 1) > 4 * len(self._keys):
+                self._grow()
+                slot = self._slot(key)
+            self._keys[slot] = key
+            self._count += 1
+            self._used += 1
+        self._values[slot] = span
+
+    def pop(self, digest: bytes, default: None = None) -> int | None:
+        slot = self._slot(self._key(digest))
+        if self._keys[slot] == self._EMPTY:
+            return default
+        self._keys[slot] = self._GONE
+        self._count -= 1
+        return self._values[slot]
+
+    def _grow(self) -> None:
+        keys, values = self._keys, self._values
+        size = len(keys)
+        while 5 * (self._count + 1) > 2 * size:  # half full at most after growing
+            size *= 2
+        self._keys = array.array("Q", bytes(8 * size))
+        self._values = array.array("q", bytes(8 * size))
+        self._count = self._used = 0
+        for key, value in zip(keys, values, strict=True):
+            if key > self._GONE:
+                slot = self._slot(key)
+                self._keys[slot] = key
+                self._values[slot] = value
+                self._count += 1
+                self._used += 1
+
+    def __len__(self) -> int:
+        return self._count
+
+
 @dataclass(slots=True)
 class _Run:
     """A stretch of the file as last read, from a block's BEGIN line (or the file's start)."""
@@ -482,7 +567,6 @@ class _Layout:
     uids: dict[str, list[tuple[_Run, bytes]]]  # each UID's blocks in the window, in order
     groups: dict[str, list[Event]]  # what each UID gave (also just outside the window)
     events: list[Event]  # all of groups, sorted by _sort_key
-    keys: list[tuple[datetime, str]]  # their _sort_key
     dups: dict[bytes, int]  # digests of blocks that stand more than once: how many more
 
 
@@ -495,11 +579,12 @@ class BlockCache:
     the file's VTIMEZONEs), only new or changed blocks are parsed again.
 
     Kept per VEVENT block: its dates (so a distant event is passed over
-    unparsed, as :func:`_drop_distant_events` decides); for a block in the
-    window its parsed component, or for a single (non-recurring) event only
-    its :class:`Event`; for a recurring series, its occurrences over the
-    window's whole days, expanded again when its blocks change or the window
-    leaves those days. Only the blocks of the last read are kept: memory
+    unparsed, as :func:`_drop_distant_events` decides; in a compact table,
+    :class:`_Spans`); for a block in the window its parsed facts: for a single
+    (non-recurring) event only its :class:`Event`; for a recurring series, its
+    occurrences over the window's whole days and its blocks' minimized texts,
+    parsed and expanded again when its blocks change or the window leaves
+    those days. Only the blocks of the last read are kept: memory
     follows the file, and a block that disappears is dropped.
 
     And when the last read was of one VCALENDAR and named no problem, its
@@ -512,7 +597,7 @@ class BlockCache:
     """
 
     def __init__(self) -> None:
-        self._spans: dict[bytes, int] = {}  # every VEVENT block, by digest: its packed dates
+        self._spans = _Spans()  # every VEVENT block, by digest: its packed dates
         self._records: dict[bytes, _Record] = {}  # blocks of the window, VTODOs, ...
         self._expansions: dict[tuple[bytes, ...], _Expansion] = {}
         self._layout: _Layout | None = None
@@ -524,28 +609,73 @@ class BlockCache:
                                       if r.checked is not None)
 
     def read(
-        self, data: bytes, calendars: list[_RawCalendar], start: datetime, end: datetime,
-        first: date, last: date, default_tz: tzinfo, where: _Where,
+        self, held: list[bytes], start: datetime, end: datetime, default_tz: tzinfo,
+        where: _Where,
     ) -> tuple[list[Event], list[str]]:
-        """As :func:`read_events` (which has cut the file and read its VTIMEZONEs)."""
+        """As :func:`read_events`, of the data ``held`` holds, which is taken out of it:
+        the data is held only while it is cut, not while its events are parsed (at 100k
+        events the file, 34 MB, was as much again as the rest of the peak)."""
+        first = (start.astimezone(UTC) - _SLACK).date()
+        last = (end.astimezone(UTC) + _SLACK).date()
         self.delta, self._layout = None, None
+        cuts, laid = self._cut(held, first, last, where)
+        items: list[_Item] = []
+        for cut, _, wanted, checked in cuts:
+            where.problems.extend(cut.problems)  # in the order of a read without the cache
+            _check_blocks([(r, b) for r, b in checked if r.checked is None])
+            for record, block in checked:
+                if record.checked:
+                    where.add(block.line, record.checked, block.name,
+                              _first(_own_uids(block.text)))
+            _load_all([i for i in wanted if not i.record.parsed], default_tz, where)
+            for item in wanted:
+                if item.record.unreadable:
+                    where.add(item.block.line, item.record.unreadable, "VEVENT",
+                              item.record.shown)
+                elif item.record.uid:
+                    items.append(item)
+        old_expansions, self._expansions = self._expansions, {}
+        groups = self._occurrences(items, start, end, default_tz, where, old_expansions,
+                                   self._expansions)
+        flat = [e for found in groups.values() for e in found]
+        events = sorted(flat, key=_sort_key)
+        result = [e for e in events if _overlaps(e, start, end)]
+        if not where.problems and laid is not None:
+            self._layout = _lay_out(laid, items, cuts[0][1], default_tz, (start, end), groups,
+                                    events)
+        return result, where.problems
+
+    def _cut(
+        self, held: list[bytes], first: date, last: date, where: _Where,
+    ) -> tuple[list[tuple[_Where, _Context, list[_Item], list[tuple[_Record, _Block]]]],
+               _Laid | None]:
+        """The first part of :meth:`read`, the one that needs the data: the file cut into
+        its blocks, each hashed and dated; the records of the blocks near the window, with
+        copies of their texts; per VCALENDAR, the problems named meanwhile (added to
+        ``where`` by the caller, in their place), its context, its VEVENT items and its
+        VTODOs, ...; and for a file of one VCALENDAR, what its layout is made of."""
+        data = held.pop()
+        calendars = _split(data, where.source, where)
+        _read_timezones(calendars, where)
         old_spans, old_records = self._spans, self._records
-        spans: dict[bytes, int] = {}
+        spans = _Spans(sum(len(c.blocks) for c in calendars))
         records: dict[bytes, _Record] = {}
         dups: dict[bytes, int] = {}
         # A read that fails half-way keeps only what it saw.
         self._spans, self._records = spans, records
         zones = hashlib.blake2b(digest_size=16)
-        for block in (b for c in calendars for b in c.blocks if b.name == "VTIMEZONE"):
-            text = block.text
+        zone_texts = [b.text for c in calendars for b in c.blocks if b.name == "VTIMEZONE"]
+        for text in zone_texts:
             zones.update(len(text).to_bytes(8, "big") + text)
-        items: list[_Item] = []
         first_day, last_day = first.toordinal(), last.toordinal()
-        # The digest of each block, for the layout (a file of one VCALENDAR only).
-        digests: list[bytes] = []
-        context = _Context(b"", icalendar.Calendar())
+        # The digest of each block, for the layout (a file of one VCALENDAR only): 16
+        # bytes each (a list of 100,000 bytes objects was 6 MB).
+        digests = bytearray()
+        starts: dict[int, int] = {}  # where the block of each VEVENT item starts (by id)
+        cuts: list[tuple[_Where, _Context, list[_Item], list[tuple[_Record, _Block]]]] = []
         for calendar in calendars:
-            header = _parse_header(calendar, where)
+            cut = _Where(where.source, [])
+            header = _parse_header(calendar, cut)
             state = zones.copy()
             state.update(repr(_style(header)).encode())
             context = _Context(state.digest(), header)
@@ -554,8 +684,8 @@ class BlockCache:
             for block in calendar.blocks:
                 digest = _NO_DIGEST
                 if block.problem and block.name in CHECKED_ONLY | {"VEVENT"}:
-                    where.add(block.line, block.problem, block.name,
-                              _first(_own_uids(block.text)))
+                    cut.add(block.line, block.problem, block.name,
+                            _first(_own_uids(block.text)))
                 elif block.name == "VTIMEZONE":
                     digest = _digest(block.text)
                 elif block.name == "VEVENT" or block.name in CHECKED_ONLY:
@@ -580,36 +710,20 @@ class BlockCache:
                     if near:
                         record = records.get(key) or old_records.get(key) or _Record()
                         records[key] = record
+                        # Its own copy of its text: the data is not kept.
+                        own = _Block(block.name, block.line, text, 0, len(text), block.problem)
                         if block.name == "VEVENT":
-                            wanted.append(_Item(record, block, context, key))
+                            item = _Item(record, own, context, key)
+                            starts[id(item)] = block.start
+                            wanted.append(item)
                         else:
-                            checked.append((record, block))
-                digests.append(digest)
-            _check_blocks([(r, b) for r, b in checked if r.checked is None])
-            for record, block in checked:
-                if record.checked:
-                    where.add(block.line, record.checked, block.name,
-                              _first(_own_uids(block.text)))
-            _load_all([i for i in wanted if not i.record.parsed], default_tz, where)
-            for item in wanted:
-                if item.record.unreadable:
-                    where.add(item.block.line, item.record.unreadable, "VEVENT",
-                              item.record.shown)
-                elif item.record.uid:
-                    items.append(item)
-        old_expansions, self._expansions = self._expansions, {}
-        groups = self._occurrences(items, start, end, default_tz, where, old_expansions,
-                                   self._expansions)
-        flat = [e for found in groups.values() for e in found]
-        keys = [_sort_key(e) for e in flat]
-        order = sorted(range(len(flat)), key=keys.__getitem__)
-        events = [flat[i] for i in order]
-        result = [e for e in events if _overlaps(e, start, end)]
-        if not where.problems and len(calendars) == 1 and not data.startswith(_BOM):
-            self._layout = _lay_out(
-                data, calendars[0], digests, items, context, default_tz, (start, end),
-                groups, events, [keys[i] for i in order], dups)
-        return result, where.problems
+                            checked.append((record, own))
+                digests += digest
+            cuts.append((cut, context, wanted, checked))
+        laid = None
+        if len(calendars) == 1 and not data.startswith(_BOM):
+            laid = _runs_of(data, calendars[0], digests, starts, zone_texts, dups)
+        return cuts, laid
 
     def reread(
         self, data: bytes, start: datetime, end: datetime, default_tz: tzinfo, source: str,
@@ -650,11 +764,11 @@ class BlockCache:
         old_start, old_end = layout.window
         if (start, end) != layout.window:
             # Events that enter or leave with the window's edges (it moved within its days).
-            keys, events = layout.keys, layout.events
+            events = layout.events
             fresh = {id(e) for e in new}
-            edges = set(range(bisect.bisect_left(keys, (max(start, old_start),))))
-            edges.update(range(bisect.bisect_left(keys, (min(end, old_end),)),
-                               bisect.bisect_left(keys, (max(end, old_end),))))
+            edges = set(range(_bisect(events, max(start, old_start))))
+            edges.update(range(_bisect(events, min(end, old_end)),
+                               _bisect(events, max(end, old_end))))
             for i in sorted(edges):
                 event = events[i]
                 if id(event) in fresh:
@@ -665,8 +779,8 @@ class BlockCache:
                 elif now and not before:
                     new.append(event)
         layout.window = (start, end)
-        low = bisect.bisect_left(layout.keys, (start,))
-        high = bisect.bisect_left(layout.keys, (end,))
+        low = _bisect(layout.events, start)
+        high = _bisect(layout.events, end)
         result = [e for e in layout.events[:low] if _overlaps(e, start, end)]
         result += layout.events[low:high]
         self._layout, self.delta = layout, (gone, new)
@@ -815,11 +929,14 @@ class BlockCache:
                       for r, (_, d) in zip(kept_records[len(ahead):], after, strict=True)
                       if r is not None]
             if (len(found) > 1 or any(i.record.recurring for i in found)) and any(
-                    i.block is nothing and i.record.component is None for i in found):
+                    i.block is nothing and i.record.component is None and not i.record.text
+                    for i in found):
                 return None  # a kept block must be parsed again: its text is not at hand
             entries[uid] = [*ahead, *((run_of[id(i.block)], i.key[len(context.key):])
                                       for i in inner), *after]
             groups += found
+        if not todo and any(i.record.component is None and i.record.text for i in groups):
+            _parse_blocks(layout.zones)  # a kept series may be parsed again: as above
         made: dict[tuple[bytes, ...], _Expansion] = {}
         given = self._occurrences(groups, start, end, default_tz, trial, self._expansions, made)
         if trial.problems:
@@ -838,16 +955,13 @@ class BlockCache:
         new: list[Event] = []
         for uid in touched:
             for event in layout.groups.pop(uid, ()):
-                _unsort(layout.events, layout.keys, event)
+                _unsort(layout.events, event)
                 if _overlaps(event, old_start, old_end):
                     gone.append(event)
         for uid, found_events in given.items():
             layout.groups[uid] = found_events
             for event in found_events:
-                sort_key = _sort_key(event)
-                at = bisect.bisect_right(layout.keys, sort_key)
-                layout.keys.insert(at, sort_key)
-                layout.events.insert(at, event)
+                bisect.insort_right(layout.events, event, key=_sort_key)
                 if _overlaps(event, start, end):
                     new.append(event)
         return gone, new
@@ -886,6 +1000,10 @@ class BlockCache:
         given: dict[str, list[Event]] = {}
         self._singles(single, default_tz, where, lines, given)
         self._series(series, start, end, default_tz, where, lines, given, old, made)
+        for group in series:
+            for item in group:
+                if item.record.text:
+                    item.record.component = None
         return given
 
     @staticmethod
@@ -973,12 +1091,20 @@ class BlockCache:
             given[group[0].record.uid] = kept.events
 
 
-def _lay_out(
-    data: bytes, calendar: _RawCalendar, digests: list[bytes], items: list[_Item],
-    context: _Context, default_tz: tzinfo, window: Span, groups: dict[str, list[Event]],
-    events: list[Event], keys: list[tuple[datetime, str]], dups: dict[bytes, int],
-) -> _Layout:
-    """The layout of a read of ``data`` (one VCALENDAR, no problems) for the next read."""
+class _Laid(NamedTuple):
+    """What :func:`_lay_out` needs of the data, taken while it is at hand."""
+
+    runs: list[_Run]
+    run_of: dict[int, _Run]  # the run of each VEVENT item's block, by id of the item
+    zones: list[bytes]  # the VTIMEZONE texts
+    dups: dict[bytes, int]
+
+
+def _runs_of(
+    data: bytes, calendar: _RawCalendar, digests: bytearray, starts: dict[int, int],
+    zones: list[bytes], dups: dict[bytes, int],
+) -> _Laid:
+    """The runs of ``data`` (one VCALENDAR) and the run of each item starting in ``starts``."""
     blocks = calendar.blocks
     bounds = [0]
     for block in blocks:
@@ -995,19 +1121,27 @@ def _lay_out(
                 j += 1
             runs.append(_Run(hi - lo, zlib.crc32(view[lo:hi]),
                              b"".join(_kind(b.name) for b in blocks[n:j]),
-                             b"".join(digests[n:j]),
+                             bytes(digests[16 * n:16 * j]),
                              tuple((p - lo, p - lo + k) for p, k in pieces if lo <= p < hi)))
+    run_of = {item: runs[bisect.bisect_right(bounds, at) - 1] for item, at in starts.items()}
+    return _Laid(runs, run_of, zones, dups)
+
+
+def _lay_out(
+    laid: _Laid, items: list[_Item], context: _Context, default_tz: tzinfo, window: Span,
+    groups: dict[str, list[Event]], events: list[Event],
+) -> _Layout:
+    """The layout of a read (one VCALENDAR, no problems) for the next read."""
     uids: dict[str, list[tuple[_Run, bytes]]] = {}
     cut = len(context.key)
     for item in items:
-        run = runs[bisect.bisect_right(bounds, item.block.start) - 1]
-        uids.setdefault(item.record.uid, []).append((run, item.key[cut:]))
+        uids.setdefault(item.record.uid, []).append((laid.run_of[id(item)], item.key[cut:]))
     start, end = window
     return _Layout(
-        runs=runs, context=context, style=_style(context.header),
-        zones=[b.text for b in blocks if b.name == "VTIMEZONE"], default_tz=default_tz,
+        runs=laid.runs, context=context, style=_style(context.header), zones=laid.zones,
+        default_tz=default_tz,
         days=(start.astimezone(UTC).date(), end.astimezone(UTC).date()), window=window,
-        uids=uids, groups=groups, events=events, keys=keys, dups=dups)
+        uids=uids, groups=groups, events=events, dups=laid.dups)
 
 
 def _zones_of(kinds: bytes, digests: bytes) -> list[bytes]:
@@ -1023,14 +1157,18 @@ def _header_texts(data: bytes, runs: list[_Run], at: int) -> list[bytes]:
     return texts
 
 
-def _unsort(events: list[Event], keys: list[tuple[datetime, str]], event: Event) -> None:
-    """Takes ``event`` (this very object) out of the sorted lists."""
-    key = _sort_key(event)
-    at = bisect.bisect_left(keys, key)
+def _unsort(events: list[Event], event: Event) -> None:
+    """Takes ``event`` (this very object) out of the sorted list."""
+    at = bisect.bisect_left(events, _sort_key(event), key=_sort_key)
     while events[at] is not event:
         at += 1
     del events[at]
-    del keys[at]
+
+
+def _bisect(events: list[Event], moment: datetime) -> int:
+    """Where the events starting at ``moment`` or later begin in the sorted list (their
+    sort keys are computed as searched: a list of them was 2 MB at 100k events)."""
+    return bisect.bisect_left(events, (moment, ""), key=_sort_key)
 
 
 def _read_single(record: _Record, default_tz: tzinfo) -> None:
@@ -1107,7 +1245,8 @@ def _check_blocks(todo: list[tuple[_Record, _Block]]) -> None:
 def _load(todo: list[_Item], where: _Where) -> None:
     """Parse these VEVENT blocks and set their records' facts (as _calendar_events and
     _usable_components do)."""
-    texts = [_minimize(_FOLD.sub(b"", item.block.text)) for item in todo]
+    # A kept recurring block's text is at hand (a block of another run is not).
+    texts = [item.record.text or _minimize(_FOLD.sub(b"", item.block.text)) for item in todo]
     parsed_entries: dict[bytes, list[tuple[_Record, _Entry]]] = {}
     headers: dict[bytes, icalendar.Calendar] = {}
     for (record, block, context, _), text, parsed in zip(todo, texts, _parse_blocks(texts),
@@ -1120,6 +1259,7 @@ def _load(todo: list[_Item], where: _Where) -> None:
             parsed_entries.setdefault(context.key, []).append((record, _Entry(parsed,
                                                                                block.line)))
             headers[context.key] = context.header
+            record.text = text  # kept below for a recurring one only
         # Another component (a VEVENT block holding a VTODO): dropped, record.uid unset.
     for key, pairs in parsed_entries.items():
         entries = _apply_header(headers[key], [e for _, e in pairs], where)
@@ -1129,6 +1269,8 @@ def _load(todo: list[_Item], where: _Where) -> None:
             record.uid = str(component["UID"])
             record.recurring = _is_recurring(component)
             record.component = component
+            if not record.recurring:
+                record.text = b""
 
 
 # -- cutting the file into components --------------------------------------

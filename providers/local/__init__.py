@@ -60,14 +60,14 @@ class LocalCalendar(CalendarSource):
         if _unchanged(checkpoint, signature):
             return CalendarChanges(events=(), removed=(), checkpoint=checkpoint,
                                    complete=False, unchanged=True)
-        data = self._read()
         last, self._checkpoint = self._checkpoint, None
         try:
-            events, problems = read_events(data, start, end, default_tz,
+            # The reader, not the data: read_events lets go of the file's bytes once cut
+            # (a file of 100k events is 34 MB) instead of holding them while it parses.
+            events, problems = read_events(self._read, start, end, default_tz,
                                            source=str(self.path), cache=self._cache)
         except BadData as exc:
             raise BadData(self.account, str(self.path), exc.problem) from None
-        del data
         logger.debug("read %s: %d events in window, %d problems",
                      self.path, len(events), len(problems))
         self._checkpoint = json.dumps(signature, sort_keys=True)
