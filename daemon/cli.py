@@ -6,7 +6,7 @@ stays quick; the engine, templates and providers load inside the commands.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -430,11 +430,8 @@ def _auth_parts(ctx: click.Context, config: Config, entry: AccountConfig, *,
         if b.secret == "oauth":
             if kind not in signed_in:
                 signed_in.add(kind)
-                alone = AccountConfig(entry.name, kind, dict(options))
-                if kind == "google":
-                    _auth_google(ctx, config, alone, open_browser=open_browser)
-                else:
-                    _auth_microsoft(ctx, config, alone, browser=browser)
+                _sign_in(ctx, config, entry, kind, options, open_browser=open_browser,
+                         browser=browser)
                 did = True
             continue
         if not b.secret:
@@ -452,6 +449,16 @@ def _auth_parts(ctx: click.Context, config: Config, entry: AccountConfig, *,
         click.echo(f"Authorised {entry.name!r} {name} ({kind})." + _resumed(config, entry.name))
         did = True
     return did
+
+
+def _sign_in(ctx: click.Context, config: Config, entry: AccountConfig, kind: str,
+             options: Mapping[str, Any], *, open_browser: bool, browser: bool) -> None:
+    """The OAuth sign-in of one part of ``entry`` (its backend's, "google" or "microsoft")."""
+    alone = AccountConfig(entry.name, kind, dict(options))
+    if kind == "google":
+        _auth_google(ctx, config, alone, open_browser=open_browser)
+    else:
+        _auth_microsoft(ctx, config, alone, browser=browser)
 
 
 def _auth_google(ctx: click.Context, config: Config, entry: AccountConfig, *,
@@ -622,11 +629,7 @@ def _init_auth(ctx: click.Context, config: Config, entry: AccountConfig, *,
         if b.secret == "oauth":
             signed_in.add(kind)
             click.echo(f"Authorising {entry.name!r} ({kind}):")
-            alone = AccountConfig(entry.name, kind, dict(options))
-            if kind == "google":
-                _auth_google(ctx, config, alone, open_browser=True)
-            else:
-                _auth_microsoft(ctx, config, alone, browser=False)
+            _sign_in(ctx, config, entry, kind, options, open_browser=True, browser=False)
             continue
         env = secret_env(part)
         given = secret_from_env(part)
